@@ -1,0 +1,374 @@
+"""Store stage: kb.db's shape, declared once as data, and the `save_*` functions.
+
+Every table is created with explicit columns before anything is inserted, so
+the shape never depends on the first record. `ensure_db_shape(db)` applies
+tables, indexes, full-text search and views idempotently; every command calls it.
+
+Paper key: every table that refers to a paper does so through a column named
+`pmid`. It holds the PubMed ID when the paper has one, and `doi:` followed by
+the lower-case DOI for a curated paper with no PubMed record yet.
+"""
+
+import hashlib
+import json
+from datetime import datetime, timezone
+
+import sqlite_utils
+
+# table -> (columns {name: type}, primary key, {column: (other table, other column)})
+TABLES = {
+    "papers": (
+        {
+            "pmid": str, "doi": str, "pmcid": str, "title": str, "title_html": str,
+            "abstract": str, "journal": str, "journal_iso": str, "volume": str,
+            "issue": str, "pages": str, "year": int, "pub_date": str, "language": str,
+            "authors": str, "first_author": str, "citation": str,
+            "publication_status": str, "date_revised": str, "source": str,
+            "record_sha256": str, "first_seen": str, "updated_at": str,
+        },
+        "pmid",
+        {},
+    ),
+    "abstract_sections": (
+        {"pmid": str, "position": int, "label": str, "nlm_category": str, "text": str, "html": str},
+        ("pmid", "position"),
+        {"pmid": ("papers", "pmid")},
+    ),
+    "authors": (
+        {
+            "pmid": str, "position": int, "name": str, "last_name": str, "fore_name": str,
+            "initials": str, "collective_name": str, "orcid": str, "affiliations": str,
+        },
+        ("pmid", "position"),
+        {"pmid": ("papers", "pmid")},
+    ),
+    "mesh_headings": (
+        {
+            "pmid": str, "position": int, "descriptor": str, "descriptor_ui": str,
+            "major_topic": int, "qualifiers": str,
+        },
+        ("pmid", "position"),
+        {"pmid": ("papers", "pmid")},
+    ),
+    "publication_types": (
+        {"pmid": str, "position": int, "name": str, "ui": str},
+        ("pmid", "position"),
+        {"pmid": ("papers", "pmid")},
+    ),
+    "keywords": (
+        {"pmid": str, "position": int, "keyword": str, "major_topic": int},
+        ("pmid", "position"),
+        {"pmid": ("papers", "pmid")},
+    ),
+    "registry_ids": (
+        {"pmid": str, "registry_id": str, "registry": str, "origin": str},
+        ("pmid", "registry_id"),
+        {"pmid": ("papers", "pmid")},
+    ),
+    "grants": (
+        {"pmid": str, "position": int, "grant_id": str, "agency": str, "country": str},
+        ("pmid", "position"),
+        {"pmid": ("papers", "pmid")},
+    ),
+    "comments_corrections": (
+        {"pmid": str, "position": int, "ref_type": str, "ref_pmid": str, "ref_source": str},
+        ("pmid", "position"),
+        {"pmid": ("papers", "pmid")},
+    ),
+    "history_dates": (
+        {"pmid": str, "status": str, "date": str},
+        ("pmid", "status"),
+        {"pmid": ("papers", "pmid")},
+    ),
+    "tags": (
+        {
+            "pmid": str, "kind": str, "value": str, "detail": str, "evidence": str,
+            "section": str, "start": int, "end": int, "source": str, "tagger_version": str,
+        },
+        None,
+        {"pmid": ("papers", "pmid")},
+    ),
+    "tag_state": (
+        {"pmid": str, "text_sha256": str, "tagger_version": str, "tagged_at": str},
+        "pmid",
+        {},
+    ),
+    "raw_records": (
+        {"pmid": str, "xml": bytes, "sha256": str, "date_revised": str, "fetched_at": str},
+        "pmid",
+        {},
+    ),
+    "doi_lookups": (
+        {"doi": str, "input": str, "pmid": str, "repaired_from": str, "resolved_at": str},
+        "doi",
+        {},
+    ),
+    "unresolved_dois": (
+        {"doi": str, "input": str, "line": int, "reason": str, "first_seen": str, "last_seen": str},
+        "doi",
+        {},
+    ),
+    "discoveries": (
+        {"pmid": str, "kept": int, "reason": str, "first_seen": str},
+        "pmid",
+        {},
+    ),
+    "harvest_runs": (
+        {
+            "id": int, "started_at": str, "ended_at": str, "mode": str, "eutils_url": str,
+            "dois_asked": int, "found": int, "unresolved": int, "new_papers": int,
+            "updated_papers": int, "requests": int, "errors": str, "status": str,
+        },
+        "id",
+        {},
+    ),
+    "harvest_state": ({"name": str, "value": str}, "name", {}),
+}
+
+FTS_CONFIG = {"papers": ["title", "abstract"]}
+
+# Link tables and tag lookups are filtered by paper; papers by the facets users ask for.
+INDEXES = {
+    "tags": [["pmid"], ["kind", "value"]],
+    "papers": [["doi"], ["year"], ["journal_iso"]],
+    "registry_ids": [["registry_id"]],
+    "comments_corrections": [["ref_pmid"]],
+}
+
+# Views: name -> (tables they need, SQL). Created only where the tables exist.
+VIEWS = {}
+
+CHILD_TABLES = [
+    "abstract_sections", "authors", "mesh_headings", "publication_types", "keywords",
+    "grants", "comments_corrections", "history_dates",
+]
+
+
+def now():
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sha256(data):
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+def register(tables=None, views=None, fts=None, indexes=None):
+    """Let another stage (curation, reference checks) declare its own tables and views here."""
+    TABLES.update(tables or {})
+    VIEWS.update(views or {})
+    FTS_CONFIG.update(fts or {})
+    for table, columns in (indexes or {}).items():
+        INDEXES.setdefault(table, []).extend(columns)
+
+
+def ensure_db_shape(db):
+    """Create missing tables and columns, indexes, FTS and views. Idempotent."""
+    for name, (columns, pk, foreign_keys) in TABLES.items():
+        table = db[name]
+        if not table.exists():
+            table.create(
+                columns,
+                pk=pk,
+                foreign_keys=[(col, other, other_col) for col, (other, other_col) in foreign_keys.items()],
+            )
+        else:
+            existing = table.columns_dict
+            for column, kind in columns.items():
+                if column not in existing:
+                    table.add_column(column, kind)
+    for name, column_sets in INDEXES.items():
+        for columns in column_sets:
+            db[name].create_index(columns, if_not_exists=True)
+    for name, columns in FTS_CONFIG.items():
+        if not db[f"{name}_fts"].exists():
+            db[name].enable_fts(columns, create_triggers=True, tokenize="porter")
+    existing_views = {
+        row[0]: row[1] for row in db.execute("select name, sql from sqlite_master where type = 'view'")
+    }
+    for name, (needs, sql) in VIEWS.items():
+        if not all(db[t].exists() for t in needs):
+            continue
+        wanted = f"CREATE VIEW {name} AS {sql}"
+        if existing_views.get(name) != wanted:
+            db.execute(f"DROP VIEW IF EXISTS {name}")
+            db.execute(wanted)
+
+
+def author_name(author):
+    """PubMed's citation form: 'Younger J', or a group's name."""
+    if author.get("collective_name"):
+        return author["collective_name"]
+    return " ".join(p for p in (author.get("last_name"), author.get("initials")) if p)
+
+
+def format_citation(paper, author_names):
+    """A Vancouver-style citation line for display."""
+    if len(author_names) > 6:
+        names = ", ".join(author_names[:6]) + ", et al"
+    else:
+        names = ", ".join(author_names)
+    where = ""
+    if paper.get("year"):
+        where = str(paper["year"])
+        if paper.get("volume"):
+            where += f";{paper['volume']}"
+            if paper.get("issue"):
+                where += f"({paper['issue']})"
+        if paper.get("pages"):
+            where += f":{paper['pages']}"
+    parts = [names, (paper.get("title") or "").rstrip(".") , paper.get("journal_iso") or paper.get("journal"), where]
+    return ". ".join(p for p in parts if p) + "."
+
+
+def save_raw_record(db, pmid, xml, date_revised=None, fetched_at=None):
+    """Keep PubMed's XML for a PMID. Returns True when it is new or changed."""
+    digest = sha256(xml)
+    current = db.execute("select sha256 from raw_records where pmid = ?", [pmid]).fetchone()
+    if current and current[0] == digest:
+        return False
+    db["raw_records"].upsert(
+        {"pmid": pmid, "xml": xml, "sha256": digest, "date_revised": date_revised,
+         "fetched_at": fetched_at or now()},
+        pk="pmid",
+    )
+    return True
+
+
+def save_paper(db, record, source="pubmed"):
+    """Upsert a parsed record and its child rows. Returns (key, changed).
+
+    A record whose content hash matches the stored one is not rewritten, so
+    re-running a harvest or a build touches no rows.
+    """
+    key = record["pmid"]
+    digest = sha256(json.dumps(record, sort_keys=True, default=str))
+    current = db.execute(
+        "select record_sha256, first_seen from papers where pmid = ?", [key]
+    ).fetchone()
+    if current and current[0] == digest:
+        return key, False
+    names = [author_name(a) for a in record.get("authors", [])]
+    stamp = now()
+    paper = {column: record.get(column) for column in TABLES["papers"][0] if column in record}
+    paper.update(
+        {
+            "pmid": key,
+            "authors": ", ".join(names) or None,
+            "first_author": names[0] if names else None,
+            "citation": format_citation(record, names),
+            "source": source,
+            "record_sha256": digest,
+            "first_seen": current[1] if current else stamp,
+            "updated_at": stamp,
+        }
+    )
+    with db.conn:
+        db["papers"].upsert(paper, pk="pmid")
+        for table in CHILD_TABLES:
+            db.execute(f"delete from {table} where pmid = ?", [key])
+        db.execute("delete from registry_ids where pmid = ? and origin = 'databank'", [key])
+        _insert_children(db, key, record, names)
+    return key, True
+
+
+def _insert_children(db, key, record, names):
+    def rows(table, items):
+        if items:
+            db[table].insert_all(items, pk=TABLES[table][1])
+
+    rows("abstract_sections", [
+        {"pmid": key, "position": i, **{k: s.get(k) for k in ("label", "nlm_category", "text", "html")}}
+        for i, s in enumerate(record.get("abstract_sections", []), 1)
+    ])
+    rows("authors", [
+        {
+            "pmid": key, "position": a["position"], "name": name,
+            **{k: a.get(k) for k in ("last_name", "fore_name", "initials", "collective_name", "orcid")},
+            "affiliations": json.dumps(a.get("affiliations") or []),
+        }
+        for a, name in zip(record.get("authors", []), names)
+    ])
+    rows("mesh_headings", [
+        {
+            "pmid": key, "position": i, "descriptor": m["descriptor"], "descriptor_ui": m.get("ui"),
+            "major_topic": int(bool(m.get("major"))), "qualifiers": json.dumps(m.get("qualifiers") or []),
+        }
+        for i, m in enumerate(record.get("mesh", []), 1)
+    ])
+    rows("publication_types", [
+        {"pmid": key, "position": i, "name": t["name"], "ui": t.get("ui")}
+        for i, t in enumerate(record.get("publication_types", []), 1)
+    ])
+    rows("keywords", [
+        {"pmid": key, "position": i, "keyword": k["keyword"], "major_topic": int(bool(k.get("major")))}
+        for i, k in enumerate(record.get("keywords", []), 1)
+    ])
+    rows("grants", [{"pmid": key, "position": i, **g} for i, g in enumerate(record.get("grants", []), 1)])
+    rows("comments_corrections", [
+        {"pmid": key, "position": i, **c} for i, c in enumerate(record.get("comments_corrections", []), 1)
+    ])
+    rows("history_dates", [
+        {"pmid": key, **h} for h in {h["status"]: h for h in record.get("history", [])}.values()
+    ])
+    for registry in record.get("registry_ids", []):
+        db["registry_ids"].upsert(
+            {"pmid": key, "registry_id": registry["accession"], "registry": registry["registry"],
+             "origin": "databank"},
+            pk=("pmid", "registry_id"),
+        )
+
+
+def paper_text_for_tagging(db, key):
+    """What the tagger reads for a stored paper: title, sections, publication types, MeSH."""
+    row = db.execute("select title from papers where pmid = ?", [key]).fetchone()
+    return {
+        "title": (row[0] if row else "") or "",
+        "sections": [
+            {"label": label, "text": text}
+            for label, text in db.execute(
+                "select label, text from abstract_sections where pmid = ? order by position", [key]
+            )
+        ],
+        "publication_types": [
+            r[0] for r in db.execute("select name from publication_types where pmid = ? order by position", [key])
+        ],
+        "mesh": [
+            r[0] for r in db.execute("select descriptor from mesh_headings where pmid = ? order by position", [key])
+        ],
+    }
+
+
+def save_tags(db, key, tags, source, tagger_version=None):
+    """Replace a paper's tags from one source ('auto' or 'curated')."""
+    with db.conn:
+        db.execute("delete from tags where pmid = ? and source = ?", [key, source])
+        if tags:
+            db["tags"].insert_all(
+                [
+                    {
+                        "pmid": key, "kind": t["kind"], "value": str(t["value"]),
+                        "detail": json.dumps(t.get("detail") or {}, sort_keys=True),
+                        "evidence": t.get("evidence"), "section": t.get("section"),
+                        "start": t.get("start"), "end": t.get("end"),
+                        "source": source, "tagger_version": tagger_version,
+                    }
+                    for t in tags
+                ]
+            )
+
+
+def get_state(db, name, default=None):
+    row = db.execute("select value from harvest_state where name = ?", [name]).fetchone()
+    return row[0] if row else default
+
+
+def set_state(db, name, value):
+    db["harvest_state"].upsert({"name": name, "value": value}, pk="name")
+
+
+def open_db(path):
+    db = sqlite_utils.Database(path)
+    ensure_db_shape(db)
+    return db
