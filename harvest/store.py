@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 
 import sqlite_utils
 
+from .views import VIEWS
+
 # table -> (columns {name: type}, primary key, {column: (other table, other column)})
 TABLES = {
     "papers": (
@@ -123,6 +125,44 @@ TABLES = {
         {},
     ),
     "harvest_state": ({"name": str, "value": str}, "name", {}),
+    # Curated evidence (harvest/curated/*.yml), loaded by curate.py. In `links`, keys are
+    # paper keys (the `pmid` column's values) or, for registered trials, registry ids.
+    "curated_entries": (
+        {
+            "key": str, "pmid": str, "type": str, "doi": str, "pmcid": str, "title": str,
+            "authors": str, "year": int, "journal": str, "volume": str, "issue": str,
+            "pages": str, "design": str, "population": str, "n_randomized": int,
+            "n_enrolled": int, "n_analysed": int, "dose_text": str,
+            "dose_min_mg_per_day": float, "dose_max_mg_per_day": float, "dose_regimen": str,
+            "duration_weeks": float, "comparator": str, "primary_outcome": str,
+            "outcomes": str, "adverse_events": str, "result": str, "result_direction": str,
+            "registry_ids": str, "notes": str, "checked": str,
+        },
+        "key",
+        {"pmid": ("papers", "pmid")},
+    ),
+    "trials": (
+        {
+            "registry_id": str, "key": str, "registry": str, "other_ids": str, "title": str,
+            "acronym": str, "status": str, "sponsor": str, "country": str, "start_year": int,
+            "completion_year": int, "n_planned": int, "n_enrolled": int, "design": str,
+            "dose_text": str, "dose_min_mg_per_day": float, "dose_max_mg_per_day": float,
+            "dose_regimen": str, "duration_weeks": float, "comparator": str, "population": str,
+            "primary_outcome": str, "published": int, "notes": str, "checked": str,
+        },
+        "registry_id",
+        {},
+    ),
+    "links": (
+        {"from_key": str, "relation": str, "to_key": str, "origin": str},
+        ("from_key", "relation", "to_key"),
+        {},
+    ),
+    "sources": (
+        {"key": str, "url": str, "checked": str, "facts": str},
+        ("key", "url"),
+        {"key": ("curated_entries", "key")},
+    ),
 }
 
 FTS_CONFIG = {"papers": ["title", "abstract"]}
@@ -135,8 +175,6 @@ INDEXES = {
     "comments_corrections": [["ref_pmid"]],
 }
 
-# Views: name -> (tables they need, SQL). Created only where the tables exist.
-VIEWS = {}
 
 CHILD_TABLES = [
     "abstract_sections", "authors", "mesh_headings", "publication_types", "keywords",
