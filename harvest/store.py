@@ -11,6 +11,7 @@ the lower-case DOI for a curated paper with no PubMed record yet.
 
 import hashlib
 import json
+import sqlite3
 from datetime import datetime, timezone
 
 import sqlite_utils
@@ -160,8 +161,8 @@ TABLES = {
     ),
     "sources": (
         {"key": str, "url": str, "checked": str, "facts": str},
-        ("key", "url"),
-        {"key": ("curated_entries", "key")},
+        ("key", "url"),  # key: a curated entry's key, publication or trial
+        {},
     ),
 }
 
@@ -404,6 +405,11 @@ def get_state(db, name, default=None):
 
 def set_state(db, name, value):
     db["harvest_state"].upsert({"name": name, "value": value}, pk="name")
+
+
+def open_readonly(path):
+    """kb.db for reading only (checks and lookups never modify the published file)."""
+    return sqlite_utils.Database(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
 
 
 def open_db(path):

@@ -1,0 +1,318 @@
+"""The pipeline: fetch -> parse -> tag -> store, for DOIs, PMIDs, refreshes and offline rebuilds.
+
+Commands call these functions inside `atomic_database`, so a harvest that
+fails or is interrupted leaves the previous kb.db byte-identical.
+"""
+
+import json
+import os
+import re
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlite_utils
+
+from . import curate, fetch, parse, store, tag
+from .dois import looks_truncated
+
+
+@dataclass
+class Summary:
+    """What one harvest did, for the end-of-run summary and `harvest_runs`."""
+
+    dois_asked: int = 0
+    found: int = 0
+    new_papers: int = 0
+    updated_papers: int = 0
+    unresolved: dict = field(default_factory=dict)  # doi or input -> reason
+    repaired: dict = field(default_factory=dict)  # truncated doi -> full doi
+    skipped: list = field(default_factory=list)  # (pmid, reason)
+    requests: int = 0
+    seconds: float = 0.0
+
+    def lines(self):
+        out = [
+            f"DOIs asked: {self.dois_asked}, found: {self.found}, unresolved: {len(self.unresolved)}",
+            f"papers new: {self.new_papers}, updated: {self.updated_papers}",
+            f"requests: {self.requests}, time: {self.seconds:.1f} s",
+        ]
+        out += [f"repaired DOI {short} -> {full}" for short, full in self.repaired.items()]
+        out += [f"unresolved {doi}: {reason}" for doi, reason in self.unresolved.items()]
+        out += [f"skipped PMID {pmid}: {reason}" for pmid, reason in self.skipped]
+        return out
+
+
+@contextmanager
+def atomic_database(path):
+    """Yield a Database on a copy of `path`; move it into place only if the block succeeds.
+
+    On any exception, Ctrl-C included, the copy is deleted and `path` is untouched.
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.db")
+    if path.exists():
+        shutil.copyfile(path, temporary)
+    db = sqlite_utils.Database(temporary)
+    try:
+        store.ensure_db_shape(db)
+        yield db
+        db.conn.commit()
+        db.close()
+        os.replace(temporary, path)
+    except BaseException:
+        db.close()
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def save_fetched(db, xml, summary, accept=None):
+    """Parse an efetch document and store each record (raw and parsed).
+
+    `accept(record)` decides which records are kept (e.g. only exact DOI
+    matches); returns the kept records.
+    """
+    records, skipped = parse.parse_pubmed_xml(xml)
+    summary.skipped.extend(skipped)
+    raw = parse.split_records(xml)
+    kept = []
+    for record in records:
+        if accept and not accept(record):
+            continue
+        store.save_raw_record(db, record["pmid"], raw[record["pmid"]], record["date_revised"])
+        existed = db["papers"].count_where("pmid = ?", [record["pmid"]]) > 0
+        _, changed = store.save_paper(db, record)
+        if changed:
+            if existed:
+                summary.updated_papers += 1
+            else:
+                summary.new_papers += 1
+        kept.append(record)
+    return kept
+
+
+def harvest_dois(db, client, inputs, progress=None):
+    """Harvest DOIs (DOIInput items): batched esearch, batched efetch, exact DOI mapping.
+
+    Known DOIs are not looked up again; malformed ones are recorded with their line.
+    """
+    summary = Summary()
+    started = time.monotonic()
+    requests_before = client.requests_made
+    stamp = store.now()
+    wanted = {}  # normalised doi -> original text
+    for item in inputs:
+        if item.doi is None:
+            reason = f"malformed DOI on line {item.line}: {item.error}"
+            summary.unresolved[item.original] = reason
+            _save_unresolved(db, item.original, item.original, item.line, reason, stamp)
+            continue
+        wanted.setdefault(item.doi, item)
+    summary.dois_asked = len(wanted)
+    known = {
+        row["doi"]: row["pmid"]
+        for row in db.query("select doi, pmid from doi_lookups where pmid is not null")
+    }
+    known.update({row["repaired_from"]: row["pmid"] for row in db.query(
+        "select repaired_from, pmid from doi_lookups where repaired_from is not null")})
+    pending = [doi for doi in wanted if doi not in known]
+    summary.found = len(wanted) - len(pending)
+
+    matched = {}
+    if pending:
+        pmids = fetch.fetch_pmids_for_dois(client, pending)
+        pending_set = set(pending)
+        for _, xml in _tick(fetch.fetch_records(client, pmids), progress):
+            kept = save_fetched(db, xml, summary, accept=lambda r: pending_set & set(r["dois"]))
+            for record in kept:
+                for doi in pending_set & set(record["dois"]):
+                    matched[doi] = record["pmid"]
+        for doi, pmid in matched.items():
+            _save_lookup(db, doi, wanted[doi].original, pmid, None, stamp)
+        missing = [doi for doi in pending if doi not in matched]
+        truncated = [doi for doi in missing if looks_truncated(wanted[doi].original)]
+        repaired = repair_truncated(db, client, truncated, summary)
+        for short, (full, pmid) in repaired.items():
+            matched[short] = pmid
+            summary.repaired[short] = full
+            _save_lookup(db, full, wanted[short].original, pmid, short, stamp)
+        for doi in missing:
+            if doi in matched:
+                continue
+            reason = (
+                "looks truncated; no single PubMed record confirms a completion"
+                if doi in truncated
+                else "PubMed has no record with this DOI"
+            )
+            summary.unresolved[doi] = reason
+            _save_unresolved(db, doi, wanted[doi].original, wanted[doi].line, reason, stamp)
+        summary.found += len(matched)
+    for doi in matched:
+        db.execute("delete from unresolved_dois where doi = ?", [doi])
+    tag_papers(db)
+    summary.requests = client.requests_made - requests_before
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def repair_truncated(db, client, dois, summary):
+    """{truncated doi: (full doi, pmid)} for DOIs that exactly one PubMed record completes."""
+    if not dois:
+        return {}
+    candidates = fetch.fetch_truncated_candidates(client, dois)
+    if not candidates:
+        return {}
+    completions = {doi: [] for doi in dois}
+    for _, xml in fetch.fetch_records(client, candidates):
+        records, _ = parse.parse_pubmed_xml(xml)
+        for record in records:
+            for doi in dois:
+                completions[doi] += [(d, record) for d in record["dois"] if d.startswith(doi) and d != doi]
+        raw = parse.split_records(xml)
+        for doi, found in completions.items():
+            if len(found) == 1:
+                record = found[0][1]
+                store.save_raw_record(db, record["pmid"], raw[record["pmid"]], record["date_revised"])
+                if store.save_paper(db, record)[1]:
+                    summary.new_papers += 1
+    return {
+        doi: (found[0][0], found[0][1]["pmid"])
+        for doi, found in completions.items()
+        if len(found) == 1
+    }
+
+
+def harvest_pmids(db, client, pmids, summary):
+    """Fetch and store these PMIDs (changed records, curated PMIDs, discoveries)."""
+    for _, xml in fetch.fetch_records(client, pmids):
+        save_fetched(db, xml, summary)
+
+
+def refresh(db, client, queries, keep_rule, pmids=()):
+    """Ask PubMed only for what changed since the last harvest.
+
+    Known PMIDs: one esearch with an [mdat] range. Saved queries: one esearch
+    with an [edat] range; new hits are fetched and kept by `keep_rule`.
+    `pmids` are further PMIDs to have (e.g. curated ones not yet harvested).
+    A refresh with nothing new makes two requests and rewrites no rows.
+    """
+    summary = Summary()
+    started = time.monotonic()
+    requests_before = client.requests_made
+    since = store.get_state(db, "last_harvest_date")
+    known = [row[0] for row in db.execute("select pmid from raw_records")]
+    changed = fetch.fetch_changed_pmids(client, known, since) if since else []
+    missing = [p for p in pmids if p not in set(known)]
+    harvest_pmids(db, client, list(dict.fromkeys(changed + missing)), summary)
+    if queries:
+        seen = {row[0] for row in db.execute("select pmid from discoveries")} | set(known)
+        hits = [p for p in fetch.fetch_new_for_queries(client, queries, since) if p not in seen]
+        for _, xml in fetch.fetch_records(client, hits):
+            for record, kept, reason in judge_discoveries(xml, keep_rule):
+                db["discoveries"].upsert(
+                    {"pmid": record["pmid"], "kept": int(kept), "reason": reason,
+                     "first_seen": store.now()}, pk="pmid")
+            save_fetched(db, xml, summary, accept=lambda r: keep_rule(r)[0])
+    tag_papers(db)
+    summary.requests = client.requests_made - requests_before
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def judge_discoveries(xml, keep_rule):
+    records, _ = parse.parse_pubmed_xml(xml)
+    for record in records:
+        kept, reason = keep_rule(record)
+        yield record, kept, reason
+
+
+def make_keep_rule(rule):
+    """A discovered record is kept when its title or abstract mentions a term from every group.
+
+    `rule` comes from sources.yml: {"all_of": [[naltrexone terms], [fibromyalgia terms]]}.
+    """
+    groups = [re.compile("|".join(re.escape(t) for t in terms), re.I) for terms in rule["all_of"]]
+
+    def keep(record):
+        text = f"{record.get('title') or ''} {record.get('abstract') or ''}"
+        missing = [g.pattern for g in groups if not g.search(text)]
+        if missing:
+            return False, "title/abstract lacks: " + "; ".join(missing)
+        return True, "title/abstract mentions every required term group"
+
+    return keep
+
+
+def tag_papers(db):
+    """Tag papers whose text or the tagger version changed since they were last tagged."""
+    for key in [row[0] for row in db.execute("select pmid from papers")]:
+        text = store.paper_text_for_tagging(db, key)
+        if not text["sections"]:
+            text["sections"] = curate.summary_sections(db, key)
+        digest = store.sha256(json.dumps(text, sort_keys=True))
+        state = db.execute(
+            "select text_sha256, tagger_version from tag_state where pmid = ?", [key]
+        ).fetchone()
+        if state == (digest, tag.TAGGER_VERSION):
+            continue
+        store.save_tags(db, key, tag.tag_paper(text), "auto", tag.TAGGER_VERSION)
+        db["tag_state"].upsert(
+            {"pmid": key, "text_sha256": digest, "tagger_version": tag.TAGGER_VERSION,
+             "tagged_at": store.now()}, pk="pmid")
+
+
+def build(db, curated_entries):
+    """Rebuild every derived table offline: raw PubMed XML, then curated entries, then tags."""
+    summary = Summary()
+    for pmid, xml in db.execute("select pmid, xml from raw_records").fetchall():
+        records, skipped = parse.parse_pubmed_xml(xml)
+        summary.skipped.extend(skipped)
+        for record in records:
+            _, changed = store.save_paper(db, record)
+            summary.updated_papers += int(changed)
+    curate.save_curated(db, curated_entries)
+    tag_papers(db)
+    return summary
+
+
+def record_run(db, mode, client, summary, status, started_at, error=None):
+    db["harvest_runs"].insert(
+        {
+            "started_at": started_at, "ended_at": store.now(), "mode": mode,
+            "eutils_url": fetch.redact(client.base_url), "dois_asked": summary.dois_asked,
+            "found": summary.found, "unresolved": len(summary.unresolved),
+            "new_papers": summary.new_papers, "updated_papers": summary.updated_papers,
+            "requests": summary.requests, "errors": error, "status": status,
+        },
+        pk="id",
+    )
+    if status == "ok":
+        store.set_state(db, "last_harvest_date", datetime.now(timezone.utc).strftime("%Y/%m/%d"))
+        store.set_state(db, "last_harvest_at", started_at)
+
+
+def _save_unresolved(db, doi, original, line, reason, stamp):
+    current = db.execute("select first_seen from unresolved_dois where doi = ?", [doi]).fetchone()
+    db["unresolved_dois"].upsert(
+        {"doi": doi, "input": original, "line": line, "reason": reason,
+         "first_seen": current[0] if current else stamp, "last_seen": stamp},
+        pk="doi",
+    )
+
+
+def _save_lookup(db, doi, original, pmid, repaired_from, stamp):
+    db["doi_lookups"].upsert(
+        {"doi": doi, "input": original, "pmid": pmid, "repaired_from": repaired_from,
+         "resolved_at": stamp},
+        pk="doi",
+    )
+
+
+def _tick(iterable, progress):
+    for item in iterable:
+        yield item
+        if progress:
+            progress.update(len(item[0]))

@@ -1,0 +1,29 @@
+"""After `make build`: check that kb.db holds what a user expects, or exit non-zero saying what is missing."""
+
+import sys
+
+import sqlite_utils
+
+CHECKS = {
+    "papers present": "select count(*) > 0 from papers",
+    "every paper tagged": "select count(*) = 0 from papers where pmid not in (select pmid from tags)",
+    "every auto tag has evidence": (
+        "select count(*) = 0 from tags where source = 'auto' and evidence is null"
+    ),
+    "full-text search answers": "select count(*) > 0 from papers_fts where papers_fts match 'naltrexone'",
+    "curated entries loaded": "select count(*) > 0 from curated_entries",
+}
+
+
+def main(path):
+    db = sqlite_utils.Database(path)
+    failed = [name for name, sql in CHECKS.items() if not db.execute(sql).fetchone()[0]]
+    for name in failed:
+        print(f"soundness check failed for {path}: {name}", file=sys.stderr)
+    if not failed:
+        print(f"{path}: {len(CHECKS)} soundness checks passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "kb.db"))
