@@ -1,6 +1,6 @@
 """Curated evidence: load `harvest/curated/*.yml`, validate it, and store it in kb.db.
 
-A curated publication becomes a paper (keyed by its PMID, else `doi:<doi>`) when
+A curated publication becomes a paper (keyed as `paper_key` says) when
 no PubMed record has been harvested for it; where one has, PubMed's fields win
 and the curated facts stay in `curated_entries`, where the `conflicts` view
 compares them. Curated facts also become tags with source 'curated'.
@@ -84,8 +84,6 @@ def validate(entries, vocabulary):
         identifiers = [entry.get("pmid"), entry.get("doi"), entry.get("registry_id")]
         if not any(identifiers):
             problems.append(f"{where}: needs a DOI, PMID or registry id")
-        if kind == "publication" and not (entry.get("pmid") or entry.get("doi")):
-            problems.append(f"{where}: a publication needs a DOI or PMID")
         if entry.get("pmid") and not PMID_PATTERN.match(str(entry["pmid"])):
             problems.append(f"{where}: malformed PMID {entry['pmid']!r}")
         if entry.get("doi") and not DOI_PATTERN.match(str(entry["doi"])):
@@ -133,10 +131,13 @@ def _registry_ids(entry):
 
 
 def paper_key(entry):
-    """The paper key of a curated publication: its PMID, else `doi:` + lower-case DOI."""
+    """The paper key of a curated publication: its PMID, else `doi:` + lower-case DOI,
+    else `curated:` + its key (a result known only through its trial registration)."""
     if entry.get("pmid"):
         return str(entry["pmid"])
-    return "doi:" + str(entry["doi"]).lower()
+    if entry.get("doi"):
+        return "doi:" + str(entry["doi"]).lower()
+    return "curated:" + entry["key"]
 
 
 def entry_key(entry):

@@ -5,8 +5,9 @@ the shape never depends on the first record. `ensure_db_shape(db)` applies
 tables, indexes, full-text search and views idempotently; every command calls it.
 
 Paper key: every table that refers to a paper does so through a column named
-`pmid`. It holds the PubMed ID when the paper has one, and `doi:` followed by
-the lower-case DOI for a curated paper with no PubMed record yet.
+`pmid`. It holds the PubMed ID when the paper has one; for a curated paper with
+no PubMed record yet, `doi:` followed by the lower-case DOI, or, when even the
+DOI is unknown, `curated:` followed by the curated entry's key.
 """
 
 import hashlib
