@@ -81,8 +81,7 @@ def validate(entries, vocabulary):
         kind = entry.get("type")
         if kind not in ("publication", "trial"):
             problems.append(f"{where}: type must be publication or trial, not {kind!r}")
-        identifiers = [entry.get("pmid"), entry.get("doi"), entry.get("registry_id")]
-        if not any(identifiers):
+        if not (entry.get("pmid") or entry.get("doi") or _registry_ids(entry)):
             problems.append(f"{where}: needs a DOI, PMID or registry id")
         if entry.get("pmid") and not PMID_PATTERN.match(str(entry["pmid"])):
             problems.append(f"{where}: malformed PMID {entry['pmid']!r}")

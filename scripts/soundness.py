@@ -1,5 +1,6 @@
 """After `make build`: check that kb.db holds what a user expects, or exit non-zero saying what is missing."""
 
+import sqlite3
 import sys
 
 import sqlite_utils
@@ -15,9 +16,16 @@ CHECKS = {
 }
 
 
+def passes(db, sql):
+    try:
+        return bool(db.execute(sql).fetchone()[0])
+    except sqlite3.OperationalError:  # a missing table fails its check
+        return False
+
+
 def main(path):
     db = sqlite_utils.Database(path)
-    failed = [name for name, sql in CHECKS.items() if not db.execute(sql).fetchone()[0]]
+    failed = [name for name, sql in CHECKS.items() if not passes(db, sql)]
     for name in failed:
         print(f"soundness check failed for {path}: {name}", file=sys.stderr)
     if not failed:

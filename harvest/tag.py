@@ -1,0 +1,862 @@
+"""Deterministic, vocabulary-driven tagging of one paper.
+
+A paper is tagged with its study design, naltrexone doses, outcomes (with the
+direction of effect where the text states one), adverse events, sample size,
+treatment duration, comparator, population and trial-registry ids. Every tag
+carries the sentence it was read from and that sentence's offsets in its
+section, or the PubMed publication type / MeSH heading it came from.
+
+All terms live in vocabulary.yml; this module only holds the grammar that
+combines them. The vocabulary is loaded and compiled once, at import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+VOCABULARY_PATH = Path(__file__).with_name("vocabulary.yml")
+# Bump when the rules in this file change; the vocabulary hash covers YAML edits.
+RULES_VERSION = "1.0"
+
+_FLAGS = re.IGNORECASE
+
+
+def load_vocabulary(path: Path = VOCABULARY_PATH) -> tuple[dict, str]:
+    """The parsed vocabulary and a short hash of the file's bytes."""
+    raw = path.read_bytes()
+    return yaml.safe_load(raw), hashlib.sha256(raw).hexdigest()[:12]
+
+
+# ----------------------------------------------------------------- regex kit
+
+def _alternation(phrases) -> str:
+    """One non-capturing group of phrases, longest first so longer phrases win."""
+    return "(?:" + "|".join(sorted(phrases, key=len, reverse=True)) + ")"
+
+
+def _words(phrases) -> re.Pattern:
+    """Phrases as whole words, case-insensitive."""
+    return re.compile(r"(?<!\w)" + _alternation(phrases) + r"(?!\w)", _FLAGS)
+
+
+def _joiners(joiners) -> list[str]:
+    """Joining words or symbols as regex fragments; words must end at a boundary."""
+    return [j + r"\b" if j.isalpha() else re.escape(j) for j in joiners]
+
+
+class Labelled:
+    """Phrases that each carry a label (an outcome, a drug kind, an event name).
+
+    Text is scanned with one plain alternation, longest phrase first so that
+    "pressure pain threshold" beats its substring "pain"; the label of a hit is
+    then the first phrase that matches the hit's text in full. (A regex with one
+    named group per phrase would say which matched, but runs about 6x slower.)
+    """
+
+    def __init__(self, entries) -> None:
+        entries = sorted(entries, key=lambda e: len(e[1]), reverse=True)
+        self.pattern = _words([phrase for _, phrase in entries])
+        self.entries = [(label, re.compile(phrase, _FLAGS)) for label, phrase in entries]
+        self.labels: dict[str, object] = {}
+
+    def label_of(self, hit: str):
+        key = hit.lower()
+        if key not in self.labels:
+            self.labels[key] = next((label for label, p in self.entries if p.fullmatch(hit)), None)
+        return self.labels[key]
+
+    def matches(self, text: str) -> list[tuple[object, re.Match]]:
+        hits = [(self.label_of(m.group()), m) for m in self.pattern.finditer(text)]
+        return [(label, m) for label, m in hits if label is not None]
+
+
+def _blank(text: str, spans) -> str:
+    """Text with the spans replaced by spaces, so offsets stay valid."""
+    chars = list(text)
+    for start, end in spans:
+        chars[start:end] = " " * (end - start)
+    return "".join(chars)
+
+
+# ----------------------------------------------------------- compiled rules
+
+@dataclass
+class Outcome:
+    value: str
+    polarity: str
+    instrument: str | None = None
+    needs_cue: bool = True
+
+
+class Rules:
+    """The vocabulary compiled into regexes; built once per vocabulary."""
+
+    def __init__(self, vocab: dict) -> None:
+        self.vocab = v = vocab
+        self.abbreviation = re.compile(_alternation(v["sentences"]["abbreviations"]) + r"\.?", _FLAGS)
+        self.sentence_boundary = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\s*\n\s*")
+        self.background_labels = {label.upper() for label in v["sections"]["background"]}
+        self.speculative = _words(v["sections"]["speculative_cues"])
+        self._compile_numbers(v["numbers"])
+        self._compile_design(v["design"])
+        self.publication_types = v["publication_types"]
+        self.mesh = v["mesh"]
+        self._compile_drugs_and_doses(v["drugs"], v["doses"])
+        self._compile_outcomes(v)
+        self._compile_adverse_events(v)
+        self._compile_sample_size(v["sample_size"])
+        self._compile_duration(v["duration"])  # after doses: shares the range joiners
+        self._compile_comparator(v["comparator"], v["drugs"]["other"])
+        self._compile_population(v["population"])
+        self.registry_ids = re.compile("|".join(f"(?:{p})" for p in v["registry_ids"]))
+
+    def _compile_numbers(self, numbers: dict) -> None:
+        self.number_values = {**numbers["units"], **numbers["tens"], **numbers["multipliers"]}
+        self.number_multipliers = numbers["multipliers"]
+        word = _alternation(self.number_values)
+        words = rf"{word}(?:(?:[\s-]+|\s+and\s+){word})*"
+        # A count or a duration: digits ("1,012", "4.5") or number words ("thirty-one").
+        digits = r"(?<![\w.,·/:-])(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\d·])"
+        self.count_number = rf"(?:{digits}|(?<!\w){words}(?!\w))"
+
+    def _compile_design(self, design: dict) -> None:
+        self.design_rules = [(rule["values"], _words(rule["phrases"])) for rule in design["rules"]]
+        # One scan tells whether a sentence needs the ordered rules at all.
+        self.any_design_cue = _words([p for rule in design["rules"] for p in rule["phrases"]])
+        self.design_priority = design["priority"]
+        self.design_suppressed_by = design["suppressed_by"]
+        self.without_own_sample = set(design["without_own_sample"])
+        self.without_comparator = set(design["without_comparator"])
+        self.about_another_paper = set(design["about_another_paper"])
+        self.pooled_doses = set(design["pooled_doses"])
+
+    def _compile_drugs_and_doses(self, drugs: dict, doses: dict) -> None:
+        entries = [("target", p) for p in drugs["target"]] + [("other", p) for p in drugs["other"]]
+        self.drug = Labelled(entries)
+        self.unit_mg = {re.compile(p + "$", _FLAGS): mg for p, mg in doses["mass_units"].items()}
+        number = r"\d+(?:[.,·]\d+)?"
+        between = doses["between_range"]
+        joiner = _alternation(_joiners(doses["range_joiners"] + doses["list_joiners"] + [between["joiner"]]))
+        per_kg = _alternation(doses["per_kg"])
+        per_day = _alternation(doses["per_day"])
+        frequency = _alternation(doses["frequency"])
+        self.dose = re.compile(
+            rf"(?<![\w.,·])(?P<nums>{number}(?:\s*{joiner}\s*{number})*)\s*"
+            rf"(?P<unit>{_alternation(doses['mass_units'])})(?!\w)"
+            rf"(?P<kg>\s*{per_kg})?(?P<rate>\s*{per_day}(?!\w))?(?P<freq>\s+{frequency}(?!\w))?", _FLAGS)
+        self.dose_number = re.compile(number)
+        # At most two words, none of them a coordinator, between a dose and the drug named after it.
+        coordinator = _alternation(doses["not_between_dose_and_drug"])
+        self.dose_then_drug = re.compile(rf"\s*(?:(?!{coordinator}\b)[a-z-]+\s+){{0,2}}", _FLAGS)
+        self.range_joiner = re.compile(r"\s*" + _alternation(_joiners(doses["range_joiners"])) + r"\s*", _FLAGS)
+        self.range_inside = re.compile(r"\d\s*" + _alternation(_joiners(doses["range_joiners"])) + r"\s*\d", _FLAGS)
+        self.between_opener = re.compile(rf"(?<!\w){between['opener']}\s*$", _FLAGS)
+        self.between_joiner = re.compile(rf"\s*{between['joiner']}\s*", _FLAGS)
+        self.not_a_dose = re.compile(r"\s*" + _alternation(doses["not_a_dose_after"]), _FLAGS)
+        self.frequency = [(re.compile(p, _FLAGS), n) for p, n in doses["frequency"].items()]
+        self.titration = _words(doses["titration_cues"])
+        self.continuation = re.compile(r"(?<!\w)" + _alternation(doses["continuation_cues"]) + r"\s*$", _FLAGS)
+        self.bands = doses["bands"]
+
+    def _compile_outcomes(self, v: dict) -> None:
+        entries = []
+        for value, spec in v["outcomes"].items():
+            needs_cue = spec.get("needs_cue", True)
+            for phrase in spec["phrases"]:
+                if isinstance(phrase, dict):
+                    entries.append((Outcome(value, phrase["polarity"], None, needs_cue), phrase["phrase"]))
+                else:
+                    entries.append((Outcome(value, spec["polarity"], None, needs_cue), phrase))
+            for instrument, phrases in spec["instruments"].items():
+                entries += [(Outcome(value, spec["polarity"], instrument, False), p) for p in phrases]
+        self.outcome = Labelled(entries)
+        self.outcome_masks = _words(v["outcome_masks"])
+        self.outcome_cue = _words(v["outcome_cues"])
+        self.non_result = _words(v["non_result_cues"])
+        breaks = [re.escape(b) if not b.isalpha() else rf"\b{b}\b" for b in v["clause_breaks"]]
+        self.clause_break = re.compile(_alternation(breaks), _FLAGS)
+        d = v["direction"]
+        self.null_before = re.compile(_alternation(d["null_before"]) + r"(?!\w)", _FLAGS)
+        self.null_clause = re.compile(r"(?<!\w)" + _alternation(d["null_clause"]) + r"(?!\w)", _FLAGS)
+        self.worse = _words(d["worse"])
+        self.improved = _words(d["improved"])
+        self.decrease = _words(d["decrease"])
+        self.increase = _words(d["increase"])
+        self.direction_cue = _words(d["worse"] + d["improved"] + d["decrease"] + d["increase"])
+        self.alpha = d["alpha"]
+        # Case matters for abbreviations: "OR" is a ratio, "or" a conjunction.
+        self.ratio = re.compile(rf"(?i:{_words(d['ratio_cues']).pattern})|\b{_alternation(d['ratio_abbreviations'])}\b")
+        decimal = r"[−-]?\d*[.·]?\d+"
+        self.p_value = re.compile(rf"\bp\s*(?P<op>[=<>≤≥]|&lt;|&gt;)\s*(?P<p>{decimal})", _FLAGS)
+        self.ci = re.compile(
+            rf"(?:\bCI|confidence interval)[\s:,]*(?P<lo>{decimal})\s*(?:to|,|;|–|—)\s*(?P<hi>{decimal})", _FLAGS)
+
+    def _compile_adverse_events(self, v: dict) -> None:
+        entries = [((name, spec.get("needs_cue", False)), p)
+                   for name, spec in v["adverse_events"].items() for p in spec["phrases"]]
+        self.adverse_event = Labelled(entries)
+        self.adverse_events_outcome = Outcome(v["adverse_events_outcome"], "lower_better")
+        self.adverse_event_cue = _words(v["adverse_event_cues"]["anywhere"])
+        self.adverse_event_reason = re.compile(
+            r"(?<!\w)" + _alternation(v["adverse_event_cues"]["before_name"]) + r"(?!\w)", _FLAGS)
+        self.adverse_event_negation = re.compile(
+            r"(?<!\w)" + _alternation(v["adverse_event_negations"]) + r"\s+(?:\w+\s+){0,3}$", _FLAGS)
+
+    def _compile_sample_size(self, s: dict) -> None:
+        gap = rf"(?:\s+[\w-]+){{0,{s['max_words_between']}}}?"
+        nouns = _alternation(s["nouns"])
+        auxiliary = _alternation(s["auxiliaries"])
+        role_cues = _alternation([cue for cues in s["roles"].values() for cue in cues])
+        # "31 women", "84 of 97 screened patients", or a bare count before a role: "104 completed".
+        self.count = re.compile(
+            rf"(?P<num>{self.count_number})(?:\s+of\s+(?:the\s+)?{self.count_number})?"
+            rf"(?:{gap}\s+{nouns}(?!\w)|\s+(?:{auxiliary}\s+)?(?={role_cues}\b))", _FLAGS)
+        self.count_roles = [(role, _words(cues)) for role, cues in s["roles"].items()]
+        self.not_a_count = re.compile(_alternation(s["not_after_number"]), _FLAGS)
+        self.subgroup = re.compile(_alternation(s["subgroup_after"]))
+        self.group_size = re.compile(s["group_size"])
+        self.segment_break = re.compile(r"[,;]")
+
+    def _compile_duration(self, d: dict) -> None:
+        self.weeks_per_unit = {re.compile(p + "$", _FLAGS): w for p, w in d["weeks_per_unit"].items()}
+        self.duration = re.compile(
+            rf"(?P<num>{self.count_number})(?:{self.range_joiner.pattern}(?P<num2>{self.count_number}))?[\s-]*"
+            rf"(?P<unit>{_alternation(d['weeks_per_unit'])})(?!\w)", _FLAGS)
+        self.duration_right_after = re.compile(r"(?<!\w)" + _alternation(d["not_right_after"]) + r"\s*$", _FLAGS)
+        self.duration_in_phrase = _words(d["not_in_phrase_with"])
+        self.duration_followed_by = _words(d["not_followed_by"])
+
+    def _compile_comparator(self, c: dict, other_drugs) -> None:
+        other = _alternation(other_drugs)
+        self.placebo = _words(c["placebo"])
+        self.active = _words([p.replace("{other_drug}", other) for p in c["active"]])
+        self.none_designs = set(c["none_designs"])
+
+    def _compile_population(self, p: dict) -> None:
+        self.population = Labelled([(value, phrase) for value, spec in p.items() for phrase in spec["phrases"]])
+        self.population_mesh = p
+        human_only = self.vocab["population_human_only"]
+        self.population_human_only = set(human_only["values"])
+        self.population_not_human = set(human_only["dropped_for_designs"])
+
+
+_VOCABULARY, _VOCABULARY_HASH = load_vocabulary()
+RULES = Rules(_VOCABULARY)
+TAGGER_VERSION = f"{RULES_VERSION}+vocab.{_VOCABULARY_HASH}"
+# The public values of the kinds curators fill in by hand (checked by curate.validate).
+VOCABULARY_VALUES = {
+    "design": {value for rule in _VOCABULARY["design"]["rules"] for value in rule["values"]},
+    "outcome": set(_VOCABULARY["outcomes"]) | {"adverse_events"},
+}
+
+
+# ------------------------------------------------------------------ sentences
+
+@dataclass
+class Sentence:
+    section: str
+    text: str
+    start: int
+    end: int
+    background: bool
+
+
+def _ends_with_abbreviation(text: str, rules: Rules) -> bool:
+    words = text.split()
+    return bool(words) and bool(rules.abbreviation.fullmatch(words[-1].lstrip("([")))
+
+
+def split_sentences(text: str, rules: Rules = RULES) -> list[tuple[int, int]]:
+    """(start, end) of each sentence. A boundary is . ! or ? before whitespace and
+    a capital or digit, or a line break; "e.g.", "vs." and "et al." are not
+    boundaries, and decimals ("4.5 mg", "p < 0.05") never have the whitespace."""
+    spans, start = [], 0
+    for m in rules.sentence_boundary.finditer(text):
+        punctuated = text[m.start()] in ".!?"
+        if text[m.start()] == "." and _ends_with_abbreviation(text[start:m.start()], rules):
+            continue
+        spans.append((start, m.start() + len(m.group().rstrip()) if punctuated else m.start()))
+        start = m.end()
+    spans.append((start, len(text)))
+    return [(s + len(text[s:e]) - len(text[s:e].lstrip()), e) for s, e in spans if text[s:e].strip()]
+
+
+def _sentences(paper: dict, rules: Rules) -> list[Sentence]:
+    sections = [("title", paper.get("title") or "")]
+    sections += [(s.get("label") or "abstract", s.get("text") or "") for s in paper.get("sections", [])]
+    sentences = []
+    for label, text in sections:
+        background = label.upper() in rules.background_labels
+        sentences += [Sentence(label, text[s:e], s, e, background) for s, e in split_sentences(text, rules)]
+    return sentences
+
+
+def _tag(kind: str, value: str, sentence: Sentence, detail: dict | None = None) -> dict:
+    return {"kind": kind, "value": value, "detail": detail or {}, "evidence": sentence.text,
+            "section": sentence.section, "start": sentence.start, "end": sentence.end}
+
+
+def _field_tag(kind: str, value: str, section: str, name: str) -> dict:
+    return {"kind": kind, "value": value, "detail": {}, "evidence": name,
+            "section": section, "start": None, "end": None}
+
+
+def parse_number(text: str, rules: Rules = RULES) -> float:
+    """'1,012' -> 1012, '4.5' -> 4.5, 'thirty-one' -> 31, 'one hundred and twenty' -> 120."""
+    if text[0].isdigit():
+        return float(text.replace(",", ""))
+    total = current = 0
+    for word in re.findall(r"[a-z]+", text.lower()):
+        if word not in rules.number_values:  # "and" in "one hundred and twenty"
+            continue
+        value = rules.number_values[word]
+        if word in rules.number_multipliers:
+            current = max(current, 1) * value
+            if value >= 1000:
+                total, current = total + current, 0
+        else:
+            current += value
+    return total + current
+
+
+# ---------------------------------------------------------------------- design
+
+def _design_in_text(sentences: list[Sentence], rules: Rules) -> dict[str, Sentence]:
+    """First sentence giving each design value; later rules do not see text claimed earlier."""
+    found: dict[str, Sentence] = {}
+    for sentence in sentences:
+        if sentence.background or rules.speculative.search(sentence.text) \
+                or not rules.any_design_cue.search(sentence.text):
+            continue
+        text = sentence.text
+        for values, pattern in rules.design_rules:
+            spans = [m.span() for m in pattern.finditer(text)]
+            if spans:
+                for value in values:
+                    found.setdefault(value, sentence)
+                text = _blank(text, spans)
+    return found
+
+
+def _field_values(names, mapping: dict) -> list[tuple[str, str]]:
+    """(value, field name) for each PubMed field name listed in a vocabulary mapping."""
+    return [(value, name) for name in names for value in mapping.get(name, [])]
+
+
+def _resolve_designs(values: set[str], rules: Rules) -> set[str]:
+    kept: set[str] = set()
+    for value in rules.design_priority:
+        if value in values and not kept & set(rules.design_suppressed_by.get(value, [])):
+            kept.add(value)
+    return kept
+
+
+def tag_design(paper: dict, sentences: list[Sentence], rules: Rules = RULES) -> list[dict]:
+    """Design tags; publication types and MeSH are preferred as evidence over text."""
+    tags: dict[str, dict] = {}
+    for value, name in _field_values(paper.get("publication_types", []), rules.publication_types):
+        tags.setdefault(value, _field_tag("design", value, "publication_type", name))
+    for value, name in _field_values(paper.get("mesh", []), rules.mesh):
+        tags.setdefault(value, _field_tag("design", value, "mesh", name))
+    for value, sentence in _design_in_text(sentences, rules).items():
+        tags.setdefault(value, _tag("design", value, sentence))
+    kept = _resolve_designs(set(tags), rules)
+    return [tag for value, tag in tags.items() if value in kept]
+
+
+# ----------------------------------------------------------------------- doses
+
+@dataclass
+class Dose:
+    value: str
+    low: float                 # mg/day, or mg/kg when per_kg
+    high: float
+    per_kg: bool
+    titrated: bool
+    sentence: Sentence
+    start: int
+    end: int
+
+
+def _number(text: str) -> float:
+    """A dose number; a comma is a decimal mark unless three digits follow it."""
+    text = text.replace("·", ".")
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+", text):
+        return float(text.replace(",", ""))
+    return float(text.replace(",", "."))
+
+
+def _doses_in_match(m: re.Match, sentence: Sentence, rules: Rules) -> list[Dose]:
+    """One dose for a single number or a range, one per number for a list ("0.1 or 1 mg/kg")."""
+    unit_mg = next(mg for p, mg in rules.unit_mg.items() if p.match(m["unit"]))
+    per_kg = bool(m["kg"])
+    times = next((n for p, n in rules.frequency if m["freq"] and p.search(m["freq"])), 1)
+    scale = unit_mg * (1 if per_kg else times)
+    numbers = [_number(n) * scale for n in rules.dose_number.findall(m["nums"])]
+    value = m.group().strip()
+    is_range = rules.range_inside.search(m["nums"]) or (
+        len(numbers) == 2 and rules.between_opener.search(sentence.text[:m.start()]))
+    if is_range or len(numbers) == 1:
+        return [Dose(value, min(numbers), max(numbers), per_kg, False, sentence, m.start(), m.end())]
+    return [Dose(value, n, n, per_kg, False, sentence, m.start(), m.end()) for n in numbers]
+
+
+def _governing_drug(start: int, end: int, drugs: list, text: str, previous: str, rules: Rules) -> str:
+    """Which drug a dose belongs to: one named right after it ("4.5 mg of LDN"),
+    else the nearest named before it in the sentence, else the last one named
+    earlier in the paper."""
+    for kind, m in drugs:
+        if m.start() >= end and rules.dose_then_drug.fullmatch(text, end, m.start()):
+            return kind
+    before = [kind for kind, m in drugs if m.end() <= start]
+    return before[-1] if before else previous
+
+
+def _merge(doses: list[Dose], titrated: bool) -> Dose:
+    first = doses[0]
+    value = first.value if len(doses) == 1 else f"{first.value} to {doses[-1].value}"
+    return Dose(value, min(d.low for d in doses), max(d.high for d in doses), first.per_kg,
+                titrated, first.sentence, first.start, doses[-1].end)
+
+
+def _written_as_range(first: Dose, second: Dose, text: str, rules: Rules) -> bool:
+    """"1.5 mg to 4.5 mg" or "between 1 mg and 4.5 mg"."""
+    gap = text[first.end:second.start]
+    return first.per_kg == second.per_kg and bool(
+        rules.range_joiner.fullmatch(gap)
+        or (rules.between_joiner.fullmatch(gap) and rules.between_opener.search(text[:first.start])))
+
+
+def _join_ranges(doses: list[Dose], text: str, rules: Rules) -> list[Dose]:
+    joined: list[Dose] = []
+    for dose in doses:
+        if joined and _written_as_range(joined[-1], dose, text, rules):
+            joined[-1] = _merge([joined[-1], dose], joined[-1].titrated)
+        else:
+            joined.append(dose)
+    return joined
+
+
+def _sentence_doses(sentence: Sentence, previous_drug: str, rules: Rules) -> tuple[list[Dose], str]:
+    """Naltrexone doses of one sentence, and the last drug it names."""
+    text = sentence.text
+    drugs = rules.drug.matches(text)
+    doses = []
+    for m in rules.dose.finditer(text):
+        if rules.not_a_dose.match(text, m.end("unit")):
+            continue
+        if _governing_drug(m.start(), m.end(), drugs, text, previous_drug, rules) == "target":
+            doses += _doses_in_match(m, sentence, rules)
+    last_drug = drugs[-1][0] if drugs else previous_drug
+    if len(doses) > 1 and rules.titration.search(text):
+        return [_merge(doses, True)], last_drug
+    return _join_ranges(doses, text, rules), last_drug
+
+
+def _paper_doses(sentences: list[Sentence], rules: Rules) -> list[Dose]:
+    doses: list[Dose] = []
+    previous_drug = "target"  # harvested papers are about naltrexone
+    for sentence in sentences:
+        if sentence.background:
+            continue
+        found, previous_drug = _sentence_doses(sentence, previous_drug, rules)
+        for dose in found:
+            continues = doses and rules.continuation.search(sentence.text[:dose.start])
+            if continues and doses[-1].per_kg == dose.per_kg:
+                doses[-1] = _merge([doses[-1], dose], True)
+            else:
+                doses.append(dose)
+    return doses
+
+
+def _absorb_within_ranges(doses: list[Dose]) -> list[Dose]:
+    """Drop single doses that restate a value inside a range or titration."""
+    ranges = [d for d in doses if d.low != d.high]
+    return [d for d in doses if d.low != d.high or not any(
+        r.per_kg == d.per_kg and r.low <= d.low <= r.high for r in ranges)]
+
+
+def _band(mg_per_day: float, rules: Rules) -> str:
+    """The first vocabulary band the dose falls in; the last band is unbounded."""
+    for band in rules.bands:
+        unbounded = "below" not in band and "at_most" not in band
+        if unbounded or mg_per_day < band.get("below", -1) or mg_per_day <= band.get("at_most", -1):
+            return band["name"]
+    raise ValueError("vocabulary bands must end with an unbounded band")
+
+
+def dose_band(mg_per_day: float) -> str:
+    """The band (ultra_low ... standard) of a daily naltrexone dose in mg."""
+    return _band(mg_per_day, RULES)
+
+
+def _dose_tag(dose: Dose, rules: Rules) -> dict:
+    regimen = "titrated" if dose.titrated else "fixed"
+    if dose.per_kg:
+        detail = {"min_mg_per_day": None, "max_mg_per_day": None, "regimen": regimen, "band": None,
+                  "per_kg": True, "min_mg_per_kg": dose.low, "max_mg_per_kg": dose.high}
+    else:
+        low, high = round(dose.low, 6), round(dose.high, 6)
+        detail = {"min_mg_per_day": low, "max_mg_per_day": high, "regimen": regimen,
+                  "band": _band(high, rules)}
+    return _tag("dose", dose.value, dose.sentence, detail)
+
+
+def tag_doses(sentences: list[Sentence], designs: set[str], rules: Rules = RULES) -> list[dict]:
+    doses = _paper_doses(sentences, rules)
+    if designs & rules.pooled_doses:
+        daily = [d for d in doses if not d.per_kg]
+        doses = ([_merge(daily, False)] if daily else []) + [d for d in doses if d.per_kg]
+    unique: dict[tuple, Dose] = {}
+    for dose in _absorb_within_ranges(doses):
+        unique.setdefault((dose.per_kg, round(dose.low, 6), round(dose.high, 6)), dose)
+    return [_dose_tag(dose, rules) for dose in unique.values()]
+
+
+# -------------------------------------------------------------------- outcomes
+
+def _clauses(text: str, rules: Rules) -> list[tuple[int, int]]:
+    """Clause spans, split at clause breaks that are not inside parentheses."""
+    spans, start = [], 0
+    for m in rules.clause_break.finditer(text):
+        if text.count("(", 0, m.start()) <= text.count(")", 0, m.start()):
+            spans.append((start, m.start()))
+            start = m.end()
+    spans.append((start, len(text)))
+    return spans
+
+
+_AT_LEAST = {"=", ">", "≥", "&gt;"}
+
+
+def _statistic(text: str) -> float:
+    """A reported number; "·" (Lancet style) is a decimal point, "−" a minus."""
+    return float(text.replace("·", ".").replace("−", "-"))
+
+
+def _not_significant(clause: str, rules: Rules) -> bool:
+    """All p values above alpha, or a confidence interval spanning no effect
+    (zero for a difference, one for a ratio)."""
+    p_values = [(m["op"], _statistic(m["p"])) for m in rules.p_value.finditer(clause)]
+    if p_values and all(op in _AT_LEAST and p > rules.alpha for op, p in p_values):
+        return True
+    no_effect = 1 if rules.ratio.search(clause) else 0
+    return any(_statistic(m["lo"]) < no_effect < _statistic(m["hi"]) for m in rules.ci.finditer(clause))
+
+
+def _distance(a: tuple[int, int], b: tuple[int, int]) -> int:
+    return max(a[0] - b[1], b[0] - a[1], 0)
+
+
+def _nearest_change(clause: str, span: tuple[int, int], rules: Rules) -> str | None:
+    """'decrease' or 'increase', whichever cue stands nearest the outcome."""
+    cues = [(_distance(m.span(), span), "decrease") for m in rules.decrease.finditer(clause)]
+    cues += [(_distance(m.span(), span), "increase") for m in rules.increase.finditer(clause)]
+    return min(cues)[1] if cues else None
+
+
+def _direction(clause: str, span: tuple[int, int], polarity: str, rules: Rules) -> str | None:
+    """Direction of effect on the outcome written at `span` in the clause."""
+    if any(m.end() <= span[0] for m in rules.null_before.finditer(clause)):
+        return "no_difference"
+    if rules.null_clause.search(clause) or _not_significant(clause, rules):
+        return "no_difference"
+    if rules.worse.search(clause):
+        return "worse"
+    if rules.improved.search(clause):
+        return "improved"
+    change = _nearest_change(clause, span, rules)
+    if change is None:
+        return None
+    lower_is_better = polarity == "lower_better"
+    return "improved" if (change == "decrease") == lower_is_better else "worse"
+
+
+@dataclass
+class Mention:
+    outcome: Outcome
+    sentence: Sentence
+    direction: str | None
+
+
+def _clause_of(span: tuple[int, int], clauses: list[tuple[int, int]]) -> tuple[int, int]:
+    return next((s, e) for s, e in clauses if s <= span[0] <= e)
+
+
+def _adverse_events_in(sentence: Sentence, rules: Rules) -> list[tuple[str, re.Match]]:
+    """(canonical name, match) of adverse events named and not denied in the sentence.
+
+    A name that also describes symptoms ("insomnia", "fatigue") needs an
+    adverse-event cue or an unambiguous adverse-event name in its clause.
+    """
+    text = sentence.text
+    found = rules.adverse_event.matches(text)
+    clauses = _clauses(text, rules)
+    definite = [m.start() for (_, needs_cue), m in found if not needs_cue]
+    events = []
+    for (name, needs_cue), m in found:
+        if rules.adverse_event_negation.search(text[:m.start()]):
+            continue
+        start, end = _clause_of(m.span(), clauses)
+        cued = (rules.adverse_event_cue.search(text[start:end])
+                or rules.adverse_event_reason.search(text[max(start, m.start() - 50):m.start()])
+                or any(start <= d <= end for d in definite))
+        if needs_cue and not cued:
+            continue
+        events.append((name, m))
+    return events
+
+
+def _outcome_mentions(sentence: Sentence, events: list, rules: Rules) -> list[Mention]:
+    """Outcomes a sentence reports, each with the direction its clause states.
+
+    Adverse-event names and non-outcome phrases ("chronic pain") are blanked
+    first; a plain phrase needs an outcome or direction cue in the sentence,
+    an instrument name does not; a sentence describing what was measured or
+    planned gives no direction.
+    """
+    text = _blank(sentence.text, [m.span() for _, m in events] +
+                  [m.span() for m in rules.outcome_masks.finditer(sentence.text)])
+    cues = (rules.outcome_cue, rules.direction_cue, rules.null_before, rules.null_clause)
+    has_cue = any(p.search(text) for p in cues)
+    gives_results = not rules.non_result.search(text)
+    clauses = _clauses(text, rules)
+    # A named adverse event is an adverse-events outcome; its direction is not read.
+    mentions = [Mention(rules.adverse_events_outcome, sentence, None)] if events else []
+    for outcome, m in rules.outcome.matches(text):
+        if outcome.needs_cue and not has_cue:
+            continue
+        direction = None
+        if gives_results:
+            start, end = _clause_of(m.span(), clauses)
+            direction = _direction(text[start:end], (m.start() - start, m.end() - start), outcome.polarity, rules)
+        mentions.append(Mention(outcome, sentence, direction))
+    return mentions
+
+
+def _best_mention(mentions: list[Mention]) -> Mention:
+    """The first mention stating a direction, else the first naming an instrument."""
+    return (next((m for m in mentions if m.direction), None)
+            or next((m for m in mentions if m.outcome.instrument), None)
+            or mentions[0])
+
+
+def tag_outcomes(sentences: list[Sentence], rules: Rules = RULES) -> tuple[list[dict], list[dict]]:
+    """Outcome tags (one per value) and adverse-event tags (one per event)."""
+    by_value: dict[str, list[Mention]] = {}
+    events: dict[str, dict] = {}
+    for sentence in sentences:
+        if sentence.background:
+            continue
+        named = _adverse_events_in(sentence, rules)
+        for name, _m in named:
+            events.setdefault(name, _tag("adverse_event", name, sentence))
+        for mention in _outcome_mentions(sentence, named, rules):
+            by_value.setdefault(mention.outcome.value, []).append(mention)
+    outcomes = []
+    for value, mentions in by_value.items():
+        best = _best_mention(mentions)
+        instrument = best.outcome.instrument or next(
+            (m.outcome.instrument for m in mentions if m.outcome.instrument), None)
+        detail = {k: v for k, v in (("instrument", instrument), ("direction", best.direction)) if v}
+        outcomes.append(_tag("outcome", value, best.sentence, detail))
+    return outcomes, list(events.values())
+
+
+# ----------------------------------------------------------------- sample size
+
+def _count_role(segment: str, rules: Rules) -> str:
+    return next((role for role, cue in rules.count_roles if cue.search(segment)), "enrolled")
+
+
+def _segment(text: str, start: int, end: int, rules: Rules) -> str:
+    """The stretch of text around a count between commas or semicolons."""
+    breaks = [m.start() for m in rules.segment_break.finditer(text)]
+    left = max([b for b in breaks if b < start], default=-1) + 1
+    right = min([b for b in breaks if b >= end], default=len(text))
+    return text[left:right]
+
+
+def _sentence_counts(sentence: Sentence, rules: Rules) -> list[tuple[str, int]]:
+    """(role, number) for every head count in a sentence."""
+    text, counts = sentence.text, []
+    for m in rules.count.finditer(text):
+        after = text[m.end("num"):]
+        if rules.not_a_count.match(after) or rules.subgroup.match(after):
+            continue
+        counts.append((_count_role(_segment(text, m.start(), m.end(), rules), rules),
+                       int(parse_number(m["num"], rules))))
+    groups = [int(g.replace(",", "")) for g in rules.group_size.findall(text)]
+    if len(groups) > 1:
+        counts.append((_count_role(text, rules), sum(groups)))
+    elif groups:
+        m = rules.group_size.search(text)
+        counts.append((_count_role(_segment(text, m.start(), m.end(), rules), rules), groups[0]))
+    return counts
+
+
+def tag_sample_size(sentences: list[Sentence], rules: Rules = RULES) -> list[dict]:
+    """The number randomised, else the larger of enrolled and analysed.
+
+    Each role keeps its largest count, so subgroups ("three patients stopped")
+    do not replace the whole sample.
+    """
+    largest: dict[str, tuple[int, Sentence]] = {}
+    for sentence in sentences:
+        if sentence.background:
+            continue
+        for role, number in _sentence_counts(sentence, rules):
+            if number > largest.get(role, (0, None))[0]:
+                largest[role] = (number, sentence)
+    if not largest:
+        return []
+    # Fewer cannot have been enrolled than were analysed.
+    number, sentence = largest.get("randomized") or max(
+        (largest[r] for r in ("enrolled", "analysed") if r in largest), key=lambda found: found[0])
+    detail = {r: n for r, (n, _) in largest.items()}
+    return [_tag("sample_size", str(number), sentence, detail)]
+
+
+# -------------------------------------------------------------------- duration
+
+def _context(text: str, start: int, end: int) -> tuple[str, str]:
+    """Up to 60 characters before and 30 after a span, stopping at a comma, semicolon or bracket."""
+    before = re.split(r"[,;()]", text[max(0, start - 60):start])[-1]
+    after = re.split(r"[,;()]", text[end:end + 30])[0]
+    return before, after
+
+
+def _is_treatment_duration(text: str, m: re.Match, rules: Rules) -> bool:
+    before, after = _context(text, m.start(), m.end())
+    return not (rules.duration_right_after.search(before) or rules.duration_in_phrase.search(before)
+                or rules.duration_followed_by.search(after))
+
+
+def _weeks(m: re.Match, rules: Rules) -> float:
+    """Weeks of a duration; a range counts as its upper end."""
+    per_unit = next(w for p, w in rules.weeks_per_unit.items() if p.match(m["unit"]))
+    return parse_number(m["num2"] or m["num"], rules) * per_unit
+
+
+def _format_weeks(weeks: float) -> str:
+    return f"{round(weeks, 1):g}"
+
+
+def tag_duration(sentences: list[Sentence], rules: Rules = RULES) -> list[dict]:
+    """The longest duration not written as a washout, run-in, age, history or interval."""
+    best = None
+    for sentence in sentences:
+        if sentence.background:
+            continue
+        for m in rules.duration.finditer(sentence.text):
+            if not _is_treatment_duration(sentence.text, m, rules):
+                continue
+            weeks = _weeks(m, rules)
+            if best is None or weeks > best[0]:
+                best = (weeks, m.group(), sentence)
+    if best is None:
+        return []
+    weeks, written, sentence = best
+    value = _format_weeks(weeks)
+    return [_tag("duration", value, sentence, {"weeks": float(value), "as_written": written})]
+
+
+# ------------------------------------------------------------------ comparator
+
+def tag_comparator(sentences: list[Sentence], design_tags: list[dict], rules: Rules = RULES) -> list[dict]:
+    """placebo / active from the text; none when an uncontrolled design names no comparator."""
+    tags: dict[str, dict] = {}
+    for sentence in sentences:
+        if sentence.background or rules.speculative.search(sentence.text):
+            continue
+        for value, pattern in (("placebo", rules.placebo), ("active", rules.active)):
+            if pattern.search(sentence.text):
+                tags.setdefault(value, _tag("comparator", value, sentence))
+    uncontrolled = next((t for t in design_tags if t["value"] in rules.none_designs), None)
+    if not tags and uncontrolled:
+        tags["none"] = {**uncontrolled, "kind": "comparator", "value": "none",
+                        "detail": {"implied_by_design": uncontrolled["value"]}}
+    return list(tags.values())
+
+
+# ------------------------------------------------------------------ population
+
+def tag_population(paper: dict, sentences: list[Sentence], designs: set[str], rules: Rules = RULES) -> list[dict]:
+    """Who was studied, from MeSH and text; no human groups in animal or cell studies."""
+    tags: dict[str, dict] = {}
+    mesh = set(paper.get("mesh", []))
+    for value, spec in rules.population_mesh.items():
+        heading = next((h for h in spec["mesh"] if h in mesh), None)
+        if heading and not mesh & set(spec.get("mesh_unless", [])):
+            tags[value] = _field_tag("population", value, "mesh", heading)
+    for sentence in sentences:
+        if sentence.background:
+            continue
+        for value, _m in rules.population.matches(sentence.text):
+            tags.setdefault(value, _tag("population", value, sentence))
+    excluded = rules.population_human_only if designs & rules.population_not_human else set()
+    return [tag for value, tag in tags.items() if value not in excluded]
+
+
+def tag_registry_ids(sentences: list[Sentence], rules: Rules = RULES) -> list[dict]:
+    tags: dict[str, dict] = {}
+    for sentence in sentences:
+        for m in rules.registry_ids.finditer(sentence.text):
+            tags.setdefault(m.group(), _tag("registry_id", m.group(), sentence))
+    return list(tags.values())
+
+
+# ---------------------------------------------------------------------- public
+
+def tag_paper_with(paper: dict, rules: Rules) -> list[dict]:
+    """tag_paper with explicit rules (for alternative vocabularies and benchmarks)."""
+    sentences = _sentences(paper, rules)
+    design_tags = tag_design(paper, sentences, rules)
+    designs = {t["value"] for t in design_tags}
+    own_content = not designs & rules.about_another_paper
+    own_sample = not designs & rules.without_own_sample
+    own_comparator = not designs & rules.without_comparator
+    outcomes, events = tag_outcomes(sentences, rules) if own_content else ([], [])
+    return (design_tags
+            + (tag_doses(sentences, designs, rules) if own_content else [])
+            + outcomes + events
+            + (tag_sample_size(sentences, rules) + tag_duration(sentences, rules) if own_sample else [])
+            + (tag_comparator(sentences, design_tags, rules) if own_comparator else [])
+            + tag_population(paper, sentences, designs, rules)
+            + tag_registry_ids(sentences, rules))
+
+
+def tag_paper(paper: dict) -> list[dict]:
+    """Tags for a paper {"title", "sections": [{"label", "text"}], "publication_types", "mesh"}."""
+    return tag_paper_with(paper, RULES)
+
+
+# "METHODS: ..." or "Methods: ..." (at most five words before the colon).
+_SECTION_LABEL = re.compile(r"^([A-Z][A-Za-z0-9,&/'()-]*(?: [A-Za-z0-9,&/'()-]+){0,4}):\s+(.*)$")
+
+
+def paper_from_text(text: str) -> dict:
+    """First line = title; "LABEL: text" lines start labelled sections, others continue one."""
+    lines = text.strip("\n").split("\n")
+    sections: list[dict] = []
+    for line in lines[1:]:
+        if not line.strip():
+            continue
+        m = _SECTION_LABEL.match(line.strip())
+        if m:
+            sections.append({"label": m.group(1), "text": m.group(2)})
+        elif sections:
+            sections[-1]["text"] += "\n" + line.strip()
+        else:
+            sections.append({"label": None, "text": line.strip()})
+    return {"title": lines[0].strip(), "sections": sections, "publication_types": [], "mesh": []}
+
+
+def tag_text(text: str) -> list[dict]:
+    """Tags for plain text: first line = title, the rest = abstract."""
+    return tag_paper(paper_from_text(text))

@@ -1,0 +1,317 @@
+"""Behaviour of the tagger (harvest/tag.py) and its score on the labelled set."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from harvest import tag as tagger
+from harvest.tag import TAGGER_VERSION, load_vocabulary, paper_from_text, split_sentences, tag_paper, tag_text
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _tags(text: str, kind: str, **fields) -> list[dict]:
+    paper = paper_from_text(text)
+    paper.update(fields)
+    return [t for t in tag_paper(paper) if t["kind"] == kind]
+
+
+def _values(text: str, kind: str, **fields) -> set[str]:
+    return {t["value"] for t in _tags(text, kind, **fields)}
+
+
+def _dose_ranges(text: str, **fields) -> set[tuple]:
+    return {(t["detail"]["min_mg_per_day"], t["detail"]["max_mg_per_day"]) for t in _tags(text, "dose", **fields)}
+
+
+def _directions(text: str) -> dict[str, str | None]:
+    return {t["value"]: t["detail"].get("direction") for t in _tags(text, "outcome")}
+
+
+# ------------------------------------------------------------------ negation
+
+def test_but_not_negates_the_outcomes_after_it():
+    directions = _directions("LDN in fibromyalgia\nCompared with placebo, LDN improved mood but not fatigue or sleep.")
+    assert directions == {"mood": "improved", "fatigue": "no_difference", "sleep": "no_difference"}
+
+
+def test_did_not_and_no_difference_give_no_difference():
+    text = ("LDN trial\nLDN did not reduce pain intensity compared with placebo. "
+            "There was no significant difference in FIQR scores between groups.")
+    assert _directions(text) == {"pain_intensity": "no_difference", "fiq": "no_difference"}
+
+
+def test_non_significant_p_value_overrides_a_numeric_reduction():
+    text = "LDN trial\nPain decreased by 1.4 points with LDN and 1.2 with placebo (p = 0.41)."
+    assert _directions(text)["pain_intensity"] == "no_difference"
+
+
+def test_confidence_interval_spanning_no_effect_gives_no_difference():
+    difference = "LDN trial\nThe FIQR score fell by 2.3 points more with LDN (95% CI -6.9 to 2.3)."
+    ratio = "LDN trial\nA 30% pain reduction was more frequent with LDN (odds ratio 2.05, 95% CI 0.94 to 4.47)."
+    assert _directions(difference)["fiq"] == "no_difference"
+    assert _directions(ratio)["pain_intensity"] == "no_difference"
+
+
+def test_hedged_negation_is_still_negation():
+    assert _directions("LDN trial\nPain did not significantly improve with LDN.")["pain_intensity"] == "no_difference"
+
+
+def test_decrease_is_read_through_polarity():
+    text = "LDN trial\nPressure pain thresholds increased and temporal summation of pain decreased during LDN."
+    assert _directions(text) == {"pain_threshold": "improved", "temporal_summation": "improved"}
+
+
+def test_planned_outcomes_get_no_direction():
+    text = "LDN protocol\nThe primary outcome will be the reduction in pain intensity on a numeric rating scale."
+    [pain] = _tags(text, "outcome")
+    assert pain["detail"] == {"instrument": "NRS"}
+
+
+def test_background_mentions_are_not_outcomes():
+    assert _tags("LDN\nFibromyalgia is a disorder of widespread pain, fatigue and poor sleep.", "outcome") == []
+
+
+# --------------------------------------------------------------------- doses
+
+def test_other_drugs_doses_are_not_naltrexone_doses():
+    text = ("LDN add-on trial\nPatients on duloxetine 60 mg, pregabalin 150 mg or oxycodone 20 mg twice daily "
+            "were randomised to LDN 4.5 mg/day or placebo.")
+    [dose] = _tags(text, "dose")
+    assert dose["value"] == "4.5 mg/day"
+    assert dose["detail"] == {"min_mg_per_day": 4.5, "max_mg_per_day": 4.5, "regimen": "fixed", "band": "low"}
+
+
+def test_dose_written_before_the_drug_belongs_to_that_drug():
+    text = "Opioid tapering\nPatients taking 60 mg oral morphine were given 1 mg of naltrexone daily."
+    assert _dose_ranges(text) == {(1.0, 1.0)}
+
+
+def test_titration_reports_min_and_max():
+    [dose] = _tags("LDN\nNaltrexone was started at 1.5 mg and increased weekly to 4.5 mg.", "dose")
+    assert dose["detail"]["regimen"] == "titrated"
+    assert (dose["detail"]["min_mg_per_day"], dose["detail"]["max_mg_per_day"]) == (1.5, 4.5)
+
+
+def test_titration_continued_in_a_later_sentence():
+    text = "Case\nA man was given naltrexone 50 mg daily. The dose was later reduced to 25 mg."
+    [dose] = _tags(text, "dose")
+    assert (dose["detail"]["min_mg_per_day"], dose["detail"]["max_mg_per_day"], dose["detail"]["band"]) == (25, 50, "standard")
+
+
+@pytest.mark.parametrize("written, mg, band", [
+    ("naltrexone 20 µg daily", 0.02, "ultra_low"),
+    ("naltrexone 50 mcg daily", 0.05, "ultra_low"),
+    ("naltrexone 0.5 mg daily", 0.5, "very_low"),
+    ("naltrexone 4·5 mg daily", 4.5, "low"),
+    ("naltrexone 2.25 mg twice daily", 4.5, "low"),
+    ("naltrexone 12.5 mg daily", 12.5, "intermediate"),
+    ("naltrexone 50 mg daily", 50, "standard"),
+])
+def test_units_frequency_and_bands(written, mg, band):
+    [dose] = _tags(f"Trial\nParticipants took {written} for 8 weeks.", "dose")
+    assert dose["detail"]["min_mg_per_day"] == pytest.approx(mg)
+    assert dose["detail"]["band"] == band
+
+
+def test_weight_based_doses_have_no_daily_dose():
+    doses = _tags("Rat study\nRats received naltrexone (0.1 or 1 mg/kg, i.p.) daily.", "dose")
+    assert [(d["detail"]["min_mg_per_day"], d["detail"]["band"], d["detail"]["per_kg"]) for d in doses] == \
+        [(None, None, True), (None, None, True)]
+    assert sorted(d["detail"]["min_mg_per_kg"] for d in doses) == [0.1, 1.0]
+
+
+def test_concentrations_are_not_doses():
+    text = "In vitro\nCells were exposed to naltrexone (1-100 µM); CRP was 3 mg/L."
+    assert _tags(text, "dose") == []
+
+
+def test_review_reports_the_range_of_the_trials_it_pools():
+    text = "LDN: a systematic review\nTrials used naltrexone 3 mg daily, 4.5 mg daily and 1.5 mg rising to 4.5 mg."
+    assert _dose_ranges(text) == {(1.5, 4.5)}
+
+
+# -------------------------------------------------------------------- design
+
+@pytest.mark.parametrize("phrase", [
+    "a non-randomised, open-label study", "a nonrandomized controlled study",
+    "Participants were not randomized.", "allocation was not randomly assigned",
+])
+def test_not_randomized_never_yields_rct(phrase):
+    designs = _values(f"LDN in fibromyalgia\nThis was {phrase} in which LDN was compared with placebo.", "design")
+    assert "nonrandomized" in designs and "rct" not in designs
+
+
+def test_protocol_of_a_randomised_trial_is_protocol_and_rct():
+    designs = _values("LDN for fibromyalgia: protocol for a randomised, double-blind, placebo-controlled trial\n"
+                      "Sixty women will be randomised to LDN or placebo.", "design")
+    assert {"protocol", "rct", "double_blind", "placebo_controlled"} <= designs
+
+
+def test_calls_for_future_trials_are_not_designs():
+    designs = _values("LDN in fibromyalgia: a case report\nLarger randomized controlled trials are warranted.", "design")
+    assert designs == {"case_report"}
+
+
+def test_per_protocol_analysis_is_not_a_protocol():
+    assert "protocol" not in _values("Trial\nA randomised trial; the per-protocol analysis agreed.", "design")
+
+
+def test_publication_types_and_mesh_are_evidence():
+    tags = _tags("Low-dose naltrexone in fibromyalgia\nPatients took LDN.", "design",
+                 publication_types=["Randomized Controlled Trial", "Journal Article"],
+                 mesh=["Cross-Over Studies", "Humans"])
+    by_value = {t["value"]: t for t in tags}
+    assert by_value["rct"]["section"] == "publication_type"
+    assert by_value["rct"]["evidence"] == "Randomized Controlled Trial"
+    assert by_value["crossover"]["section"] == "mesh" and by_value["crossover"]["start"] is None
+
+
+def test_review_publication_type_gives_way_to_systematic_review():
+    designs = _values("LDN\nWe pooled trials.", "design", publication_types=["Review", "Systematic Review"])
+    assert designs == {"systematic_review"}
+
+
+def test_erratum_carries_no_design_or_results_of_the_corrected_paper():
+    text = ("Erratum: LDN 4.5 mg reduced pain in a randomised crossover trial\n"
+            "The pressure pain threshold units in Table 2 were wrong.")
+    tags = tag_paper({**paper_from_text(text), "publication_types": ["Published Erratum"]})
+    assert {(t["kind"], t["value"]) for t in tags} == {("design", "erratum")}
+
+
+# ----------------------------------------------- other kinds and text handling
+
+def test_sample_size_from_number_words_and_roles():
+    text = "Trial\nThirty-one women were randomized to LDN or placebo. Twenty-eight completed the study."
+    [size] = _tags(text, "sample_size")
+    assert size["value"] == "31"
+    assert size["detail"] == {"randomized": 31, "analysed": 28}
+
+
+def test_group_sizes_are_summed():
+    text = "Trial\nPatients were randomised to LDN (n = 33) or placebo (n = 34)."
+    assert _values(text, "sample_size") == {"67"}
+
+
+@pytest.mark.parametrize("written, weeks", [("for 12 weeks", "12"), ("for 14 days", "2"), ("for 6 months", "26")])
+def test_duration_in_weeks(written, weeks):
+    assert _values(f"Trial\nPatients took LDN {written}, after a 2-week washout.", "duration") == {weeks}
+
+
+def test_ages_and_washouts_are_not_durations():
+    text = "Case\nA 45-year-old woman aged over 40 years had a 2-week washout."
+    assert _tags(text, "duration") == []
+
+
+def test_adverse_events_also_give_the_adverse_events_outcome():
+    text = "Trial\nVivid dreams and headache were the most common side effects."
+    assert _values(text, "adverse_event") == {"vivid dreams", "headache"}
+    assert "adverse_events" in _values(text, "outcome")
+
+
+def test_ambiguous_adverse_event_needs_a_cue():
+    assert _values("Trial\nLDN reduced pain and fatigue.", "adverse_event") == set()
+    assert _values("Trial\nThe lack of effect on fatigue was not due to poor adherence.", "adverse_event") == set()
+    assert _values("Trial\nTwo patients stopped LDN because of headache.", "adverse_event") == {"headache"}
+
+
+def test_denied_adverse_events_are_not_tagged():
+    assert _values("Trial\nNo participant reported nausea.", "adverse_event") == set()
+
+
+def test_registry_ids():
+    text = "Trial\nRegistered as NCT01234567, EudraCT 2019-004512-33, ACTRN12621000987654 and ISRCTN48213077."
+    assert _values(text, "registry_id") == {"NCT01234567", "2019-004512-33", "ACTRN12621000987654", "ISRCTN48213077"}
+
+
+def test_comparator_and_population():
+    text = "Trial\nForty women with fibromyalgia received LDN versus duloxetine, or placebo."
+    assert _values(text, "comparator") == {"active", "placebo"}
+    assert _values(text, "population") == {"women", "fibromyalgia"}
+
+
+def test_population_mesh_respects_exclusions():
+    fields = {"mesh": ["Animals", "Rats", "Male"]}
+    assert _values("Rat study\nRats were studied.", "population", **fields) == {"rodents"}
+
+
+def test_sentence_splitting_keeps_abbreviations_and_decimals():
+    text = "Pain fell (p < 0.05) vs. placebo, e.g. at 4.5 mg, as in Smith et al. 2020. Next sentence here."
+    spans = split_sentences(text)
+    assert [text[s:e] for s, e in spans] == [
+        "Pain fell (p < 0.05) vs. placebo, e.g. at 4.5 mg, as in Smith et al. 2020.", "Next sentence here."]
+
+
+def test_evidence_is_the_sentence_at_its_offsets():
+    paper = {"title": "LDN for fibromyalgia: a randomized trial",
+             "sections": [{"label": "METHODS", "text": "We enrolled 40 women. They took LDN 4.5 mg for 8 weeks."},
+                          {"label": "RESULTS", "text": "Pain fell vs. placebo (p = 0.01). Nausea was an adverse event."}],
+             "publication_types": ["Randomized Controlled Trial"], "mesh": ["Fibromyalgia"]}
+    texts = {"title": paper["title"], **{s["label"]: s["text"] for s in paper["sections"]}}
+    tags = tag_paper(paper)
+    assert {t["kind"] for t in tags} >= {"design", "dose", "outcome", "adverse_event", "sample_size", "duration"}
+    for t in tags:
+        if t["start"] is None:
+            assert t["section"] in {"publication_type", "mesh"} or t["kind"] == "comparator"
+        else:
+            assert texts[t["section"]][t["start"]:t["end"]] == t["evidence"]
+    [dose] = [t for t in tags if t["kind"] == "dose"]
+    assert (dose["section"], dose["evidence"]) == ("METHODS", "They took LDN 4.5 mg for 8 weeks.")
+
+
+def test_tag_text_reads_section_labels():
+    tags = tag_text("Title here\nMETHODS: We enrolled 12 adults.\nRESULTS: Pain improved.")
+    sections = {t["kind"]: t["section"] for t in tags}
+    assert sections["sample_size"] == "METHODS" and sections["outcome"] == "RESULTS"
+
+
+def test_paper_from_text_sections():
+    paper = paper_from_text("Title\nUnlabelled opening.\nMethods: Twelve adults.\nmore methods\nRESULTS: Done.")
+    assert paper["title"] == "Title"
+    assert paper["sections"] == [{"label": None, "text": "Unlabelled opening."},
+                                 {"label": "Methods", "text": "Twelve adults.\nmore methods"},
+                                 {"label": "RESULTS", "text": "Done."}]
+
+
+def test_animal_studies_get_no_human_population():
+    assert _values("Rat study\nAdult male rats received naltrexone.", "population") == {"rodents"}
+
+
+def test_tagger_version_changes_with_the_vocabulary(tmp_path):
+    original = tagger.VOCABULARY_PATH.read_text(encoding="utf-8")
+    edited = tmp_path / "vocabulary.yml"
+    edited.write_text(original + "\n# edited\n", encoding="utf-8")
+    _, original_hash = load_vocabulary()
+    _, edited_hash = load_vocabulary(edited)
+    assert original_hash in TAGGER_VERSION and edited_hash != original_hash
+
+
+# ---------------------------------------------------------------- evaluation
+
+def _eval_module():
+    spec = importlib.util.spec_from_file_location("eval_tags", ROOT / "scripts" / "eval_tags.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_labelled_set_meets_thresholds():
+    evaluate = _eval_module()
+    items = evaluate.load_items()
+    assert len(items) >= 45
+    scores, _, _ = evaluate.evaluate(items)
+    f1 = {kind: evaluate.prf(scores[kind])[2] for kind in evaluate.KINDS}
+    assert f1["design"] >= 0.95 and f1["dose"] >= 0.95 and f1["outcome"] >= 0.85, f1
+
+
+def test_every_labelled_tag_has_matching_offsets():
+    evaluate = _eval_module()
+    for item in evaluate.load_items():
+        paper = evaluate.paper_of(item)
+        texts = {"title": paper["title"], **{(s["label"] or "abstract"): s["text"] for s in paper["sections"]}}
+        for t in tag_paper(paper):
+            if t["start"] is not None:
+                assert texts[t["section"]][t["start"]:t["end"]] == t["evidence"], (item["id"], t)
