@@ -219,8 +219,12 @@ def parse_esearch(body):
     return pmids, int(root.findtext("Count") or 0)
 
 
+_PROLOG = re.compile(rb"^(?:\s*(?:<\?.*?\?>|<!DOCTYPE[^>]*>|<!--.*?-->))*\s*", re.S)
+_ROOT = re.compile(rb"<([A-Za-z_][\w.:-]*)")
+
+
 def _looks_cut_off(body, content_type):
-    """A 200 whose XML or JSON body stops mid-document (a dropped connection)."""
+    """A 200 whose XML or JSON body stops before its end (a dropped connection)."""
     text = body.strip()
     if not text:
         return True
@@ -231,7 +235,10 @@ def _looks_cut_off(body, content_type):
             return True
         return False
     if text.startswith(b"<"):
-        return not text.endswith(b">")
+        root = _ROOT.match(_PROLOG.sub(b"", text, count=1))
+        if not root:
+            return True
+        return not (text.endswith(b"</" + root.group(1) + b">") or text.endswith(b"/>"))
     return False
 
 

@@ -295,10 +295,14 @@ def record_run(db, mode, client, summary, status, started_at, error=None):
 
 
 def _save_unresolved(db, doi, original, line, reason, stamp):
-    current = db.execute("select first_seen from unresolved_dois where doi = ?", [doi]).fetchone()
+    """Record an unresolved DOI; an unchanged one is left as it is (re-runs rewrite nothing)."""
+    current = db.execute(
+        "select input, line, reason from unresolved_dois where doi = ?", [doi]
+    ).fetchone()
+    if current == (original, line, reason):
+        return
     db["unresolved_dois"].upsert(
-        {"doi": doi, "input": original, "line": line, "reason": reason,
-         "first_seen": current[0] if current else stamp, "last_seen": stamp},
+        {"doi": doi, "input": original, "line": line, "reason": reason, "first_seen": stamp},
         pk="doi",
     )
 

@@ -108,7 +108,7 @@ TABLES = {
         {},
     ),
     "unresolved_dois": (
-        {"doi": str, "input": str, "line": int, "reason": str, "first_seen": str, "last_seen": str},
+        {"doi": str, "input": str, "line": int, "reason": str, "first_seen": str},
         "doi",
         {},
     ),
