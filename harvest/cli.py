@@ -10,7 +10,7 @@ import yaml
 from tqdm import tqdm
 
 from . import curate, fetch, parse, pipeline, refs, store, tag
-from .dois import DOIInput, read_doi_lines
+from .dois import read_doi_lines
 
 DEFAULT_SOURCES = Path(__file__).parent / "sources.yml"
 HANDLED = (fetch.EutilsError, curate.CurationError, parse.ParseError, OSError, yaml.YAMLError)
@@ -52,25 +52,15 @@ def harvest(db_path, dois_file, sources_file, quiet):
     client = fetch.EutilsClient()
     started_at = store.now()
     try:
-        if dois_file:
-            inputs = list(read_doi_lines(dois_file))
-            sources = None
-        else:
-            sources = yaml.safe_load(Path(sources_file).read_text(encoding="utf-8")) or {}
-            inputs = source_dois(sources)
+        inputs = list(read_doi_lines(dois_file)) if dois_file else None
+        sources = None if dois_file else yaml.safe_load(Path(sources_file).read_text(encoding="utf-8")) or {}
         with pipeline.atomic_database(db_path) as db:
-            with progress_bar(len(inputs), quiet) as bar:
-                summary = pipeline.harvest_dois(db, client, inputs, progress=bar)
-            if sources is not None:
-                curated_pmids = [row[0] for row in db.execute(
-                    "select pmid from curated_entries where pmid glob '[0-9]*'")]
-                more = pipeline.refresh(
-                    db, client, sources.get("queries") or [],
-                    pipeline.make_keep_rule(sources["keep"]), curated_pmids,
-                )
-                summary.new_papers += more.new_papers
-                summary.updated_papers += more.updated_papers
-                summary.requests = client.requests_made
+            if sources is None:
+                with progress_bar(len(inputs), quiet) as bar:
+                    summary = pipeline.harvest_dois(db, client, inputs, progress=bar)
+            else:
+                with progress_bar(None, quiet) as bar:
+                    summary = pipeline.harvest_sources(db, client, sources, progress=bar)
             pipeline.record_run(db, "dois" if dois_file else "sources", client, summary, "ok", started_at)
     except HANDLED as error:
         raise click.ClickException(f"{error}  (kb.db left unchanged: {db_path})")
@@ -80,18 +70,8 @@ def harvest(db_path, dois_file, sources_file, quiet):
         click.echo(line)
 
 
-def source_dois(sources):
-    """DOIInput items from sources.yml's `dois` list (plain strings or {doi, note})."""
-    texts = [item["doi"] if isinstance(item, dict) else item for item in sources.get("dois") or []]
-    return [
-        DOIInput(original=i.original, line=number, doi=i.doi, error=i.error)
-        for number, text in enumerate(texts, 1)
-        for i in read_doi_lines([str(text)])
-    ]
-
-
 def progress_bar(total, quiet):
-    return tqdm(total=total, unit="DOI", file=sys.stderr, disable=quiet or not sys.stderr.isatty())
+    return tqdm(total=total, unit="record", file=sys.stderr, disable=quiet or not sys.stderr.isatty())
 
 
 @cli.command()

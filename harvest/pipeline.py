@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlite_utils
 
 from . import curate, fetch, parse, store, tag
-from .dois import looks_truncated
+from .dois import DOIInput, looks_truncated, read_doi_lines
 
 
 @dataclass
@@ -183,6 +183,29 @@ def repair_truncated(db, client, dois, summary):
         for doi, found in completions.items()
         if len(found) == 1
     }
+
+
+def harvest_sources(db, client, sources, progress=None):
+    """`make harvest`: the DOIs of sources.yml and of curated papers not yet harvested,
+    curated PMIDs, then a refresh (changed records, new hits of the saved queries)."""
+    texts = [item["doi"] if isinstance(item, dict) else item for item in sources.get("dois") or []]
+    texts += [row[0] for row in db.execute(
+        "select doi from curated_entries where doi is not null and pmid not glob '[0-9]*'")]
+    inputs = [
+        DOIInput(original=item.original, line=number, doi=item.doi, error=item.error)
+        for number, text in enumerate(texts, 1)
+        for item in read_doi_lines([str(text)])
+    ]
+    summary = harvest_dois(db, client, inputs, progress)
+    curated_pmids = [row[0] for row in db.execute(
+        "select pmid from curated_entries where pmid glob '[0-9]*'")]
+    more = refresh(db, client, sources.get("queries") or [], make_keep_rule(sources["keep"]), curated_pmids)
+    summary.new_papers += more.new_papers
+    summary.updated_papers += more.updated_papers
+    summary.skipped += more.skipped
+    summary.requests += more.requests
+    summary.seconds += more.seconds
+    return summary
 
 
 def harvest_pmids(db, client, pmids, summary):

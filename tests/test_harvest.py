@@ -250,3 +250,25 @@ def _fast_client_init(original):
         original(self, *args, **kwargs)
 
     return init
+
+
+def test_sources_harvest_discovers_by_saved_query_and_keeps_by_rule(server, tmp_path, monkeypatch):
+    sources = tmp_path / "sources.yml"
+    sources.write_text(
+        "dois:\n"
+        f"  - doi: \"{TRUNCATED}\"\n    note: as printed\n"
+        "queries:\n  - naltrexone AND fibromyalgia\n"
+        "keep:\n  all_of:\n    - [naltrexone]\n    - [fibromyalgia]\n"
+    )
+    monkeypatch.setenv("KB_EUTILS_URL", server.base_url)
+    db_path = tmp_path / "kb.db"
+    result = CliRunner().invoke(cli, ["harvest", "--db", str(db_path), "--sources", str(sources), "--quiet"])
+    assert result.exit_code == 0, result.output
+    db = sqlite_utils.Database(db_path)
+    assert db["papers"].get("19453963")["doi"] == "10.1111/j.1526-4637.2009.00613.x"
+    kept = [row["pmid"] for row in db.query("select pmid from discoveries where kept = 1")]
+    assert kept and all(db["papers"].count_where("pmid = ?", [p]) for p in kept)
+    for row in db.query("select p.title, p.abstract from papers p join discoveries d using (pmid)"):
+        text = f"{row['title']} {row['abstract']}".lower()
+        assert "naltrexone" in text and "fibromyalgia" in text
+    assert db["harvest_runs"].get(1)["mode"] == "sources"
