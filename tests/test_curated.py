@@ -1,0 +1,111 @@
+"""The curated evidence (harvest/curated/*.yml): validity, coverage, and how `kb build` loads it."""
+
+import json
+import re
+
+import pytest
+import sqlite_utils
+from click.testing import CliRunner
+
+from harvest import curate, tag
+from harvest.cli import cli
+from harvest.dois import DOI_PATTERN
+
+ENTRIES = curate.load_curated()
+BY_KEY = {entry["key"]: entry for entry in ENTRIES}
+
+
+def test_curated_files_validate():
+    assert curate.validate(ENTRIES, tag.VOCABULARY_VALUES) == []
+
+
+def test_every_entry_has_an_identifier_and_a_source_url():
+    assert len(ENTRIES) >= 40
+    for entry in ENTRIES:
+        assert entry.get("pmid") or entry.get("doi") or entry.get("registry_id") or entry.get("registry_ids"), entry["key"]
+        assert all(s["url"].startswith(("http://", "https://")) for s in entry["sources"]), entry["key"]
+        assert all(re.match(r"^\d{4}-\d{2}-\d{2}$", str(s["checked"])) for s in entry["sources"]), entry["key"]
+
+
+def test_identifiers_are_well_formed_and_unique():
+    pmids = [str(e["pmid"]) for e in ENTRIES if e.get("pmid")]
+    dois = [str(e["doi"]).lower() for e in ENTRIES if e.get("doi")]
+    assert all(re.fullmatch(r"[1-9]\d{0,8}", p) for p in pmids)
+    assert all(DOI_PATTERN.match(d) for d in dois)
+    assert len(pmids) == len(set(pmids)) and len(dois) == len(set(dois))
+    nct = [e["registry_id"] for e in ENTRIES if str(e.get("registry_id", "")).startswith("NCT")]
+    assert nct and all(re.fullmatch(r"NCT\d{8}", n) for n in nct)
+    assert len({e["key"] for e in ENTRIES}) == len(ENTRIES)
+
+
+def test_related_entries_exist():
+    for entry in ENTRIES:
+        for link in entry.get("related") or []:
+            assert link["key"] in BY_KEY, (entry["key"], link)
+
+
+@pytest.mark.parametrize("key", ["bested-2023-crossover", "bruun-2024-final", "rodriguezfreire-2026-innova", "younger-2013-crossover"])
+def test_published_rcts_carry_n_dose_duration_and_numbers(key):
+    entry = BY_KEY[key]
+    assert "rct" in entry["design"]
+    assert entry["n_randomized"] > 0
+    assert entry["dose"]["max_mg_per_day"] > 0
+    assert entry["duration_weeks"] > 0
+    assert re.search(r"\d", entry["result"]) and entry["result_direction"]
+
+
+def test_validation_names_each_problem():
+    broken = [
+        {"key": "a", "type": "publication", "doi": "10.1/x", "_file": "t.yml", "sources": [{"url": "https://e.org"}]},
+        {"key": "a", "type": "publication", "pmid": "12a", "_file": "t.yml", "sources": []},
+        {"key": "b", "type": "trial", "registry_id": "NCT123", "_file": "t.yml", "sources": [{"url": "https://e.org"}],
+         "related": [{"relation": "protocol_of", "key": "missing"}], "design": ["randomised"]},
+    ]
+    problems = curate.validate(broken, tag.VOCABULARY_VALUES)
+    text = "\n".join(problems)
+    for expected in ("malformed DOI", "duplicate key", "malformed PMID", "sources with a url",
+                     "malformed registry id", "related key 'missing'", "unknown design value 'randomised'"):
+        assert expected in text
+
+
+def test_build_loads_curated_papers_trials_links_and_tags(tmp_path):
+    db_path = tmp_path / "kb.db"
+    result = CliRunner().invoke(cli, ["build", "--db", str(db_path)])
+    assert result.exit_code == 0, result.output
+    db = sqlite_utils.Database(db_path)
+    publications = [e for e in ENTRIES if e["type"] == "publication"]
+    assert db["papers"].count == len(publications)
+    assert db["trials"].count == len([e for e in ENTRIES if e["type"] == "trial"])
+    final = db["papers"].get("38258677")
+    assert final["source"] == "curated" and final["journal_iso"] == "Lancet Rheumatol"
+    curated = {(r["kind"], r["value"]) for r in db.query("select kind, value from tags where pmid = '38258677' and source = 'curated'")}
+    assert {("design", "rct"), ("comparator", "placebo"), ("sample_size", "99")} <= curated
+    dose = json.loads(db.execute(
+        "select detail from tags where pmid = '38258677' and kind = 'dose' and source = 'curated'").fetchone()[0])
+    assert dose["max_mg_per_day"] == 6 and dose["band"] == "low"
+    assert db.execute("select count(*) from papers where pmid not in (select pmid from tags where source = 'auto')").fetchone()[0] == 0
+    assert db["links"].count_where("relation = 'reports_trial' and to_key = 'NCT04270877'") >= 1
+
+    def snapshot():
+        again = sqlite_utils.Database(db_path)
+        return (
+            list(again.query("select pmid, updated_at from papers order by pmid")),
+            sorted(map(tuple, again.execute("select pmid, kind, value, detail, source from tags"))),
+            list(again.query("select * from tag_state order by pmid")),
+        )
+
+    before = snapshot()
+    assert CliRunner().invoke(cli, ["build", "--db", str(db_path)]).exit_code == 0
+    assert snapshot() == before  # nothing re-parsed, re-tagged or duplicated
+
+
+def test_build_refuses_invalid_curated_data_and_keeps_the_database(tmp_path):
+    folder = tmp_path / "curated"
+    folder.mkdir()
+    (folder / "bad.yml").write_text("- key: x\n  type: publication\n  doi: not-a-doi\n  sources: []\n")
+    db_path = tmp_path / "kb.db"
+    db_path.write_bytes(b"")
+    result = CliRunner().invoke(cli, ["build", "--db", str(db_path), "--curated", str(folder)])
+    assert result.exit_code == 1
+    assert "bad.yml: x: malformed DOI 'not-a-doi'" in result.output
+    assert db_path.read_bytes() == b""
