@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 
 serve: install build/inspect-data.json
 	$(VENV)/bin/datasette serve -i $(DB) --inspect-file build/inspect-data.json -m metadata.yml \
-		--plugins-dir plugins --template-dir templates $(DATASETTE_SETTINGS) -h 127.0.0.1 -p $(PORT)
+		--plugins-dir plugins --template-dir templates --static static:static $(DATASETTE_SETTINGS) -h 127.0.0.1 -p $(PORT)
 
 build/inspect-data.json: $(DB) | install
 	mkdir -p build

@@ -1,0 +1,80 @@
+"""What the home page and the paper page (templates/index.html, row-kb-papers.html) show
+beyond Datasette's own context: the last harvest, and a paper's full record.
+
+Everything is read through the views in harvest/views.py, so the page and the
+published views never disagree.
+"""
+
+from datasette import hookimpl
+from datasette.utils import tilde_decode, tilde_encode
+
+DATABASE = "kb"  # the serve command serves kb.db, which Datasette names kb
+PAPERS_TABLE = "papers"
+
+
+async def rows(db, sql, params=()):
+    return [dict(row) for row in (await db.execute(sql, params)).rows]
+
+
+async def first(db, sql, params=()):
+    found = await rows(db, sql, params)
+    return found[0] if found else None
+
+
+async def home_page(datasette):
+    db = datasette.get_database(DATABASE)
+    last = await first(db, "select started_at, ended_at, status from harvest_runs order by started_at desc limit 1")
+    counts = await first(
+        db,
+        """select (select count(*) from papers) as papers,
+                  (select count(*) from evidence_table) as clinical_studies,
+                  (select count(*) from curated_entries where type = 'publication') as curated,
+                  (select count(*) from trials) as trials""",
+    )
+    return {"last_harvest": last, "kb_counts": counts}
+
+
+def paper_href(datasette, key):
+    return datasette.urls.row(DATABASE, PAPERS_TABLE, tilde_encode(key))
+
+
+async def paper_record(datasette, key):
+    db = datasette.get_database(DATABASE)
+    one = "where pmid = ?"
+    urls = await first(db, f"select pubmed_url, doi_url, pmc_url from paper_urls {one}", [key])
+    related = await rows(db, f"select * from related_papers {one} order by origin, relation, other_key", [key])
+    for link in related:
+        link["href"] = paper_href(datasette, link["other_key"]) if link["other_in_kb"] else None
+    curated = await first(db, "select * from curated_entries where pmid = ? and type = 'publication'", [key])
+    return {
+        "paper_urls": urls or {},
+        "paper_sections": await rows(db, f"select label, html from abstract_sections {one} order by position", [key]),
+        "paper_registries": await rows(db, f"select registry_id, registry_url from paper_registry_ids {one} order by registry_id", [key]),
+        "paper_tags": await rows(
+            db,
+            f"select kind, value, source, evidence, section from tags {one} order by kind, value, source",
+            [key],
+        ),
+        "paper_facts": await first(db, f"select * from evidence_table {one}", [key]),
+        "paper_curated": curated,
+        "paper_sources": await rows(
+            db, "select url, checked, facts from sources where key = ?", [curated["key"]]
+        ) if curated else [],
+        "paper_trials": await rows(
+            db,
+            f"select registry_id, registry_url, acronym, trial_title, status, role from trial_publications {one}",
+            [key],
+        ),
+        "paper_related": related,
+        "paper_types": [r["name"] for r in await rows(db, f"select name from publication_types {one} order by position", [key])],
+        "paper_mesh": [r["descriptor"] for r in await rows(db, f"select descriptor from mesh_headings {one} order by position", [key])],
+    }
+
+
+@hookimpl
+def extra_template_vars(view_name, database, table, request, datasette):
+    if view_name == "index":
+        return home_page(datasette)
+    if view_name == "row" and database == DATABASE and table == PAPERS_TABLE:
+        return paper_record(datasette, tilde_decode(request.url_vars["pks"]))
+    return None

@@ -1,0 +1,177 @@
+"""The published site in a real browser: headless Debian Chromium against `datasette serve`.
+
+Run as a script to refresh the README screenshots:
+    .venv/bin/python tests/test_browser.py kb.db docs
+"""
+
+import contextlib
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from datasette.utils import tilde_encode
+
+# publish_db and harvest, also when run as a script
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent.parent)]
+
+import publish_db as kb  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)"),
+]
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(db_path, workdir):
+    """`datasette serve` as the Makefile runs it, with an inspect file; yields its base URL."""
+    inspect_file = Path(workdir) / "inspect-data.json"
+    kb.write_inspect_file(db_path, inspect_file)
+    port = free_port()
+    server = subprocess.Popen(
+        kb.serve_command(db_path, inspect_file, port), cwd=kb.ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/-/versions.json", timeout=1)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"datasette did not start: {server.stderr.read().decode()}")
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def browser_page(width=1280):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": width, "height": 900})
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("browser")
+    db_path = workdir / "kb.db"
+    kb.build(db_path).close()
+    with serving(db_path, workdir) as base:
+        yield base
+
+
+@pytest.fixture()
+def page():
+    with browser_page() as page:
+        yield page
+
+
+def test_search_facet_paper_and_evidence_table(site, page):
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    page.goto(site + "/")
+    assert "LDN evidence base" in page.locator("h1").inner_text()
+    assert "last harvested from PubMed on 2026-11-20" in page.locator(".kb-stats").inner_text()
+
+    page.fill("#kb-search-input", "naltrexone")
+    page.click("text=Search papers")
+    page.wait_for_url("**/kb/paper_facets?_search=naltrexone")
+    assert "5 rows where search matches" in page.locator("h3").first.inner_text()
+
+    page.locator("#facet-design a", has_text="rct").first.click()
+    page.wait_for_url("**design__arraycontains=rct**")
+    table = page.locator("table.rows-and-columns").inner_text()
+    assert "Low-dose naltrexone for fibromyalgia: a randomized crossover trial" in table
+    assert "Naltrexone at low doses for chronic pain" not in table
+
+    page.click("table.rows-and-columns >> text=99000001")
+    page.wait_for_url("**/kb/papers/99000001")
+    assert page.locator("h1.kb-title").inner_text() == "Low-dose naltrexone for fibromyalgia: a randomized crossover trial"
+    assert page.locator("h1.kb-title i").inner_text() == "fibromyalgia"
+    record = page.locator("article.kb-record").inner_text()
+    for text in ("PubMed 99000001", "Full text in PMC", "Registry NCT00568555", "Methods. Thirty-one women",
+                 "Corrected by", "Included in review", "“Pain was reduced by 28.8% on LDN”"):
+        assert text in record
+
+    page.goto(site + "/kb/clinical_evidence")
+    evidence = page.locator("table.rows-and-columns").inner_text()
+    assert "rct, crossover, double_blind, placebo_controlled" in evidence
+    assert "4.5 mg/day" in evidence and "12 weeks" in evidence and "placebo" in evidence
+    assert page.locator("h1").inner_text().startswith("Evidence table: clinical studies")
+
+    page.goto(site + f"/kb/papers/{kb.HOSTILE}")
+    assert page.locator("h1.kb-title sup").inner_text() == "markup"
+    assert dialogs == []  # the <script> in the stored title never ran
+
+
+def test_charts_render(site, page):
+    page.goto(site + "/-/dashboards/charts")
+    for chart in ("publications-per-year", "doses-studied"):
+        page.locator(f"#chart-{chart} canvas, #chart-{chart} svg").first.wait_for(timeout=15000)
+
+
+def test_served_site_refuses_writes_and_stops_runaway_queries(site):
+    """The serve command itself (not just the in-process app): POST refused, time limit on."""
+    request = urllib.request.Request(f"{site}/kb/clinical_evidence", data=b"q=x", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 405
+    started = time.monotonic()
+    runaway = urllib.parse.urlencode({"sql": kb.RUNAWAY_SQL})
+    with pytest.raises(urllib.error.HTTPError) as stopped:
+        urllib.request.urlopen(f"{site}/kb.json?{runaway}", timeout=30)
+    assert stopped.value.code == 400
+    assert time.monotonic() - started < 10
+
+
+def screenshots(db_path, out_dir):
+    """The evidence table and a curated paper's page, as PNGs for the README."""
+    out_dir = Path(out_dir)
+    connection = sqlite3.connect(db_path)
+    # the newest curated clinical study with an abstract shows every part of the page
+    (key,) = connection.execute(
+        """select e.pmid from evidence_table e join papers p on p.pmid = e.pmid
+           order by e.evidence_from = 'curated' desc, p.abstract is not null desc, e.year desc limit 1"""
+    ).fetchone()
+    workdir = Path(db_path).resolve().parent / "build"
+    workdir.mkdir(exist_ok=True)
+    # wide enough for the evidence table's columns to show without scrolling
+    with serving(Path(db_path).resolve(), workdir) as base, browser_page(width=1800) as page:
+        page.goto(base + "/kb/clinical_evidence")
+        page.screenshot(path=str(out_dir / "evidence-table.png"))
+        page.goto(base + f"/kb/papers/{tilde_encode(key)}")
+        page.screenshot(path=str(out_dir / "paper-page.png"), full_page=True)
+
+
+if __name__ == "__main__":
+    screenshots(sys.argv[1], sys.argv[2])

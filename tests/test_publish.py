@@ -1,0 +1,389 @@
+"""The published site, through Datasette's own test client, against tests/publish_db.py's kb.db."""
+
+import asyncio
+import hashlib
+import json
+import shutil
+import sqlite3
+import time
+import xml.etree.ElementTree as ET
+
+import bibtexparser
+import pytest
+import rispy
+
+import publish_db as kb
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+@pytest.fixture(scope="module")
+def db_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("publish") / "kb.db"
+    kb.build(path).close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def site(db_path):
+    return kb.make_datasette(db_path)
+
+
+def fetch(site, path, method="get", **kwargs):
+    return asyncio.run(getattr(site.client, method)(path, **kwargs))
+
+
+def rows(site, path):
+    """All rows of a page as objects: /kb/x?a=b -> /kb/x.json?a=b&_shape=objects&_size=max."""
+    page, _, query = path.partition("?")
+    response = fetch(site, f"{page}.json?{query}&_shape=objects&_size=max")
+    assert response.status_code == 200, response.text
+    return response.json()["rows"]
+
+
+def by_pmid(items):
+    return {row["pmid"]: row for row in items}
+
+
+# ---- metadata -------------------------------------------------------------------------------
+
+
+def test_every_table_and_column_is_described(db_path):
+    tables = kb.metadata()["databases"]["kb"]["tables"]
+    connection = sqlite3.connect(db_path)
+    names = [
+        name for (name,) in connection.execute(
+            "select name from sqlite_master where type in ('table', 'view') "
+            "and name not like 'sqlite_%' and name not like 'papers_fts_%'"
+        )
+    ]
+    missing = []
+    for name in names:
+        described = tables.get(name, {})
+        if not described.get("description"):
+            missing.append(name)
+        if name == "papers_fts":  # the FTS index's columns are papers' columns
+            continue
+        for (column,) in connection.execute(f"select name from pragma_table_info('{name}')"):
+            if not described.get("columns", {}).get(column):
+                missing.append(f"{name}.{column}")
+    assert missing == []
+
+
+def test_site_metadata_says_what_where_and_under_which_licence(site):
+    page = fetch(site, "/").text
+    assert "<strong>How it is built.</strong>" in page
+    assert "CC BY 4.0" in page and "NLM" in page
+    assert "last harvested from PubMed on 2026-11-20" in page
+    assert 'action="/kb/paper_facets"' in page
+
+
+def test_raw_and_internal_tables_are_hidden(site):
+    database = fetch(site, "/kb.json").json()
+    hidden = {t["name"] for t in database["tables"] if t["hidden"]}
+    assert {"raw_records", "tag_state", "harvest_state", "doi_lookups", "discoveries", "papers_fts"} <= hidden
+    assert "papers" not in hidden
+
+
+def test_serving_is_immutable_and_limited(site):
+    settings = fetch(site, "/-/settings.json").json()
+    assert settings["sql_time_limit_ms"] == 3000
+    assert settings["max_returned_rows"] == 2000
+    assert settings["allow_download"] is False
+    [database] = fetch(site, "/-/databases.json").json()
+    assert database["is_mutable"] is False
+
+
+# ---- canned queries ---------------------------------------------------------------------------
+
+
+def test_there_are_at_least_six_canned_queries_and_each_answers(site):
+    queries = kb.metadata()["databases"]["kb"]["queries"]
+    assert len(queries) >= 6
+    for name in queries:
+        response = fetch(site, f"/kb/{name}.json?q=naltrexone")
+        assert response.status_code == 200, (name, response.text)
+        assert response.json()["ok"] is True
+
+
+def test_clinical_evidence_has_one_row_per_clinical_study(site):
+    studies = by_pmid(rows(site, "/kb/clinical_evidence"))
+    # reviews, protocols and errata are not clinical studies
+    assert set(studies) == {kb.RCT, kb.OLD, kb.CURATED_ONLY}
+    rct = studies[kb.RCT]
+    assert json.loads(rct["design"]) == ["rct", "crossover", "double_blind", "placebo_controlled"]
+    assert (rct["n"], rct["dose"], rct["duration"], rct["comparator"]) == (31, "4.5 mg/day", "12 weeks", "placebo")
+    assert rct["primary_outcome"] == "daily pain intensity (0-100 scale)"
+    assert rct["result_direction"] == "favours_ldn"
+    assert json.loads(rct["registry_ids"]) == ["NCT00568555"]
+    assert rct["pubmed_url"] == "https://pubmed.ncbi.nlm.nih.gov/99000001/"
+    assert rct["pmc_url"] == "https://pmc.ncbi.nlm.nih.gov/articles/PMC9900001/"
+    assert rct["evidence_from"] == "curated"
+    # a paper nobody curated yet is described by its auto tags
+    assert studies[kb.OLD]["evidence_from"] == "auto tags"
+    assert json.loads(studies[kb.OLD]["design"]) == ["case_report"]
+    assert studies[kb.OLD]["duration"] == "6 weeks"
+    [old] = rows(site, f"/kb/evidence_table?pmid={kb.OLD}")
+    assert old["duration_weeks"] == 6.0
+    assert studies[kb.CURATED_ONLY]["pubmed_url"] is None
+    assert studies[kb.CURATED_ONLY]["doi_url"] == "https://doi.org/10.3390/biomed99.1087"
+
+
+def test_doses_studied(site):
+    doses = rows(site, "/kb/doses")
+    assert [(d["pmid"], d["dose"], d["min_mg_per_day"], d["max_mg_per_day"], d["band"], d["source"]) for d in doses] == [
+        (kb.RCT, "4.5 mg/day", 4.5, 4.5, "low", "curated"),
+        (kb.CURATED_ONLY, "0.5-4.5 mg/day", 0.5, 4.5, "low", "curated"),
+    ]
+
+
+def test_outcomes_by_design(site):
+    cells = {(r["outcome"], r["design"]): r for r in rows(site, "/kb/outcomes")}
+    assert cells[("pain_intensity", "rct")]["papers"] == 1
+    assert cells[("pain_intensity", "rct")]["favours_ldn"] == 1
+    assert json.loads(cells[("pain_intensity", "retrospective")]["pmids"]) == [kb.CURATED_ONLY]
+
+
+def test_adverse_events_reported(site):
+    events = {r["adverse_event"]: r for r in rows(site, "/kb/adverse_events")}
+    assert events["vivid dreams"]["papers"] == 2
+    assert sorted(json.loads(events["vivid dreams"]["pmids"])) == [kb.RCT, kb.OLD]
+    assert events["headache"]["papers"] == 1
+
+
+def test_trials_and_their_publications(site):
+    found = {(r["registry_id"], r["pmid"]): r for r in rows(site, "/kb/trials_and_publications")}
+    assert found[(kb.TRIAL, kb.PROTOCOL)]["role"] == "protocol"
+    reported = found[("NCT00568555", kb.RCT)]
+    assert reported["role"] == "reports the trial"
+    assert reported["registry_url"] == "https://clinicaltrials.gov/study/NCT00568555"
+
+
+def test_corrections_retractions_and_comments_show_both_sides(site):
+    links = {(r["pmid"], r["relation"], r["other_key"]) for r in rows(site, "/kb/corrections_retractions_comments")}
+    assert (kb.RCT, "erratum in", kb.ERRATUM) in links
+    assert (kb.ERRATUM, "erratum for", kb.RCT) in links
+    assert (kb.ERRATUM, "correction of", kb.RCT) in links
+    assert (kb.RCT, "corrected by", kb.ERRATUM) in links
+
+
+def test_related_papers_name_both_directions(site):
+    related = {(r["pmid"], r["relation"], r["other_key"]) for r in rows(site, "/kb/related_papers")}
+    assert (kb.RCT, "included in review", kb.REVIEW) in related
+    assert (kb.REVIEW, "review including", kb.RCT) in related
+    assert (kb.PROTOCOL, "protocol of", kb.TRIAL) in related
+
+
+def test_new_since_last_harvest(site):
+    new = {r["pmid"] for r in rows(site, "/kb/new_papers")}
+    assert kb.OLD not in new
+    assert {kb.RCT, kb.CURATED_ONLY} <= new
+
+
+def test_new_since_last_harvest_is_everything_before_any_run(db_path, tmp_path):
+    copy = tmp_path / "kb.db"
+    shutil.copy(db_path, copy)
+    connection = sqlite3.connect(copy)
+    connection.execute("delete from harvest_runs")
+    (papers,) = connection.execute("select count(*) from papers").fetchone()
+    (new,) = connection.execute("select count(*) from new_since_last_harvest").fetchone()
+    assert new == papers == 8
+
+
+def test_unresolved_dois(site):
+    [row] = rows(site, "/kb/unresolved_doi_list")
+    assert (row["doi"], row["reason"]) == ("10.9999/not-in-pubmed", "no PubMed record")
+
+
+def test_search_papers_is_ranked_full_text(site):
+    found = rows(site, "/kb/search_papers?q=crossover+naltrexone")
+    assert [r["pmid"] for r in found] == [kb.RCT]
+    assert "«crossover»" in found[0]["matched_text"]
+    ranked = [r["pmid"] for r in rows(site, "/kb/search_papers?q=naltrexone")]
+    assert len(ranked) == 5 and set(ranked) >= {kb.RCT, kb.REVIEW, kb.PROTOCOL}
+    # FTS syntax characters in the input are searched for, not parsed
+    assert fetch(site, '/kb/search_papers.json?q=%22unbalanced').status_code == 200
+    # before anything is typed, the form shows no error and no rows
+    assert rows(site, "/kb/search_papers?q=") == []
+
+
+def test_conflicts_list_curated_facts_pubmed_disagrees_with(site):
+    assert [(r["pmid"], r["field"], r["curated_value"], r["pubmed_value"]) for r in rows(site, "/kb/conflicts")] == [
+        (kb.RCT, "year", "2012", "2013")
+    ]
+
+
+def test_tag_disagreements(site):
+    found = {(r["pmid"], r["kind"], r["value"], r["in_auto"], r["in_curated"]) for r in rows(site, "/kb/tag_disagreements")}
+    assert (kb.RCT, "design", "double_blind", 0, 1) in found
+    assert (kb.RCT, "outcome", "mood", 0, 1) in found
+    # agreement is not listed, nor kinds the curator left empty
+    assert not {f for f in found if f[1:3] in {("design", "rct"), ("dose", "4.5 mg/day"), ("sample_size", "31")}}
+    assert not {f for f in found if f[0] == kb.OLD}
+
+
+# ---- browsing -----------------------------------------------------------------------------
+
+
+def test_search_and_facets_on_papers(site):
+    data = fetch(site, "/kb/paper_facets.json?_search=crossover&_extra=facet_results").json()
+    facets = {name: {r["value"]: r["count"] for r in f["results"]} for name, f in data["facet_results"].items()}
+    assert set(facets) == {"study_type", "design", "dose_band", "outcome", "year", "journal"}
+    assert facets["design"]["double_blind"] == 1
+    assert facets["outcome"]["pain_intensity"] == 1
+    assert facets["year"] == {2013: 1}
+    narrowed = rows(site, "/kb/paper_facets?design__arraycontains=rct")
+    assert [r["pmid"] for r in narrowed] == [kb.RCT]
+
+
+def test_evidence_table_view_facets(site):
+    data = fetch(site, "/kb/evidence_table.json?_extra=facet_results").json()
+    facets = {name: {r["value"]: r["count"] for r in f["results"]} for name, f in data["facet_results"].items()}
+    assert facets["design"]["retrospective"] == 1
+    assert facets["dose_band"] == {"low": 2}
+    assert facets["evidence_from"] == {"curated": 2, "auto tags": 1}
+
+
+def test_lists_read_as_words_and_keys_link_to_papers(site):
+    page = fetch(site, "/kb/clinical_evidence").text
+    assert "rct, crossover, double_blind, placebo_controlled" in page
+    assert '<a href="/kb/papers/99000001">99000001</a>' in page
+    assert '<a href="/kb/papers/doi~3A10~2E3390~2Fbiomed99~2E1087">' in page
+
+
+def test_paper_page_reads_like_a_record(site):
+    page = fetch(site, f"/kb/papers/{kb.RCT}").text
+    assert '<h1 class="kb-title">Low-dose naltrexone for <i>fibromyalgia</i>: a randomized crossover trial</h1>' in page
+    for link in (
+        'href="https://pubmed.ncbi.nlm.nih.gov/99000001/"',
+        'href="https://doi.org/10.1002/art.99001"',
+        'href="https://pmc.ncbi.nlm.nih.gov/articles/PMC9900001/"',
+        'href="https://clinicaltrials.gov/study/NCT00568555"',
+        'href="/kb/papers/99000001.ris"',
+        'href="/kb/papers/99000001.bib"',
+    ):
+        assert link in page
+    assert "<strong>Methods.</strong> Thirty-one women took 4.5 mg/day naltrexone or placebo; pain fell by 10<sup>2</sup> points." in page
+    assert "&ldquo;Pain was reduced by 28.8% on LDN&rdquo; <small>(Results)</small>" in page
+    assert '<span class="kb-relation">Corrected by</span>' in page
+    assert '<a href="/kb/papers/99000002">Erratum: Low-dose naltrexone for fibromyalgia.' in page
+    assert "Included in review" in page
+    assert "checked by a curator on 2026-11-25" in page
+
+
+def test_paper_page_of_a_paper_known_by_doi(site):
+    response = fetch(site, "/kb/papers/doi~3A10~2E3390~2Fbiomed99~2E1087")
+    assert response.status_code == 200
+    assert "Efficacy of low-dose naltrexone in chronic pain" in response.text
+    assert "citation from curation: no PubMed record harvested" in response.text
+
+
+def test_markup_is_sanitised_when_rendered(site):
+    paper = fetch(site, f"/kb/papers/{kb.HOSTILE}").text
+    assert '<h1 class="kb-title">A title with  <sup>markup</sup></h1>' in paper
+    assert "<p>Abstract  text. </p>" in paper
+    assert "javascript:alert(2), checked 2026-11-25" in paper and 'href="javascript:' not in paper
+    assert "Kept to check that &lt;b&gt;notes&lt;/b&gt; are shown as text." in paper
+    for page in (paper, fetch(site, "/kb/papers?_size=max").text, fetch(site, "/kb/abstract_sections").text):
+        assert "<script>alert" not in page
+
+
+def test_charts_dashboard_and_its_queries(site):
+    page = fetch(site, "/-/dashboards/charts")
+    assert page.status_code == 200
+    assert "Publications per year by study type" in page.text and "Doses studied" in page.text
+    charts = kb.metadata()["plugins"]["datasette-dashboards"]["charts"]["charts"]
+    per_year = fetch(site, "/kb.json", params={"sql": charts["publications-per-year"]["query"], "_shape": "objects"}).json()["rows"]
+    assert {"year": 2013, "study_type": "randomised trial", "papers": 1} in per_year
+    doses = fetch(site, "/kb.json", params={"sql": charts["doses-studied"]["query"], "_shape": "objects"}).json()["rows"]
+    assert doses == [{"mg_per_day": 4.5, "band": "low", "studies": 2}]
+
+
+# ---- exports ----------------------------------------------------------------------------------
+
+
+def test_ris_export_of_all_papers(site):
+    response = fetch(site, "/kb/papers.ris?_size=max")
+    assert response.headers["content-type"].startswith("application/x-research-info-systems")
+    entries = rispy.loads(response.text)
+    assert len(entries) == 8
+    rct = next(e for e in entries if e.get("accession_number") == "PMID:99000001")
+    assert rct["title"] == "Low-dose naltrexone for fibromyalgia: a randomized crossover trial"
+    assert rct["authors"] == ["Younger, J", "Noor, N", "McCue, R", "Mackey, S"]
+    assert (rct["year"], rct["journal_name"], rct["volume"], rct["number"]) == ("2013", "Arthritis Rheum", "65", "2")
+    assert (rct["start_page"], rct["end_page"], rct["doi"]) == ("529", "538", "10.1002/art.99001")
+    assert rct["abstract"].startswith("Objective: To test whether")
+    curated = next(e for e in entries if e.get("doi") == "10.3390/biomed99.1087")
+    assert "accession_number" not in curated  # no PMID to give
+    congress = next(e for e in entries if e["title"].endswith("a congress abstract"))
+    assert "accession_number" not in congress and "urls" not in congress
+
+
+def test_bibtex_export_of_all_papers(site):
+    response = fetch(site, "/kb/papers.bib?_size=max")
+    assert response.headers["content-type"].startswith("application/x-bibtex")
+    library = bibtexparser.parse_string(response.text)
+    assert library.failed_blocks == []
+    assert len(library.entries) == 8
+    assert len({e.key for e in library.entries}) == 8
+    rct = next(e for e in library.entries if e.fields_dict.get("pmid") and e["pmid"] == kb.RCT)
+    assert rct.entry_type == "article"
+    assert rct["author"] == "Younger, J. and Noor, N. and McCue, R. and Mackey, S."
+    assert (rct["year"], rct["pages"], rct["doi"]) == ("2013", "529--538", "10.1002/art.99001")
+    anonymous = next(e for e in library.entries if e.fields_dict.get("pmid") and e["pmid"] == kb.ERRATUM)
+    assert "author" not in anonymous.fields_dict
+
+
+def test_exports_of_a_query_a_view_and_a_paper(site):
+    assert len(rispy.loads(fetch(site, "/kb/clinical_evidence.ris").text)) == 3
+    assert len(bibtexparser.parse_string(fetch(site, "/kb/paper_facets.bib?_search=naltrexone").text).entries) == 5
+    [entry] = bibtexparser.parse_string(fetch(site, f"/kb/papers/{kb.RCT}.bib").text).entries
+    assert entry["title"] == "Low-dose naltrexone for fibromyalgia: a randomized crossover trial"
+
+
+def test_exports_are_offered_only_where_the_columns_allow(site):
+    assert 'href="/kb/papers.ris' in fetch(site, "/kb/papers").text
+    doses_page = fetch(site, "/kb/doses").text
+    assert ".ris" not in doses_page and ".bib" not in doses_page
+    assert fetch(site, "/kb/doses.ris").status_code == 400
+
+
+def test_atom_feed_of_new_papers(site):
+    response = fetch(site, "/kb/new_papers_feed.atom")
+    assert response.status_code == 200
+    feed = ET.fromstring(response.content)
+    assert feed.tag == f"{ATOM}feed"
+    assert feed.findtext(f"{ATOM}title") == "LDN evidence base: new papers"
+    entries = {e.findtext(f"{ATOM}id"): e for e in feed.findall(f"{ATOM}entry")}
+    assert len(entries) == 8
+    rct = entries["tag:ldn-evidence-base,2026:paper/99000001"]
+    assert rct.findtext(f"{ATOM}title") == "Low-dose naltrexone for fibromyalgia: a randomized crossover trial"
+    assert rct.find(f"{ATOM}link").get("href") == "https://pubmed.ncbi.nlm.nih.gov/99000001/"
+    assert rct.findtext(f"{ATOM}updated")
+    # a paper with no PubMed, DOI or PMC page links to its page here
+    congress = entries["tag:ldn-evidence-base,2026:paper/curated:early-2019-congress"]
+    assert congress.find(f"{ATOM}link").get("href") == "/kb/papers/curated:early-2019-congress"
+    assert fetch(site, "/kb/papers/curated:early-2019-congress").status_code == 200
+
+
+# ---- refusals ---------------------------------------------------------------------------------
+
+
+def test_post_to_any_canned_query_is_refused_and_changes_nothing(site, db_path):
+    before = hashlib.sha256(db_path.read_bytes()).hexdigest()
+    for name in kb.metadata()["databases"]["kb"]["queries"]:
+        for body in ({"data": {"q": "x"}}, {"json": {"q": "x"}}):
+            response = fetch(site, f"/kb/{name}", method="post", **body)
+            assert response.status_code == 405, name
+    assert fetch(site, "/kb", method="post", data={"sql": "delete from papers"}).status_code == 405
+    assert hashlib.sha256(db_path.read_bytes()).hexdigest() == before
+    assert len(rows(site, "/kb/papers")) == 8
+
+
+def test_runaway_query_is_stopped_by_the_time_limit(site):
+    started = time.monotonic()
+    response = fetch(site, "/kb.json", params={"sql": kb.RUNAWAY_SQL})
+    elapsed = time.monotonic() - started
+    assert response.status_code == 400
+    assert "SQL query took too long" in response.json()["error"]
+    assert elapsed < 10
