@@ -121,7 +121,7 @@ class Rules:
         word = _alternation(self.number_values)
         words = rf"{word}(?:(?:[\s-]+|\s+and\s+){word})*"
         # A count or a duration: digits ("1,012", "4.5") or number words ("thirty-one").
-        digits = r"(?<![\w.,·/:-])(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\d·])"
+        digits = r"(?<![\w.,·/:-])(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\d·]|[.,]\d)"
         self.count_number = rf"(?:{digits}|(?<!\w){words}(?!\w))"
 
     def _compile_design(self, design: dict) -> None:
@@ -687,10 +687,10 @@ def _sentence_counts(sentence: Sentence, rules: Rules) -> list[tuple[str, int]]:
     text, counts = sentence.text, []
     for m in rules.count.finditer(text):
         after = text[m.end("num"):]
-        if rules.not_a_count.match(after) or rules.subgroup.match(after):
-            continue
-        counts.append((_count_role(_segment(text, m.start(), m.end(), rules), rules),
-                       int(parse_number(m["num"], rules))))
+        number = parse_number(m["num"], rules)
+        if rules.not_a_count.match(after) or rules.subgroup.match(after) or number != int(number):
+            continue  # ages, percentages, doses and decimals are not head counts
+        counts.append((_count_role(_segment(text, m.start(), m.end(), rules), rules), int(number)))
     groups = [int(g.replace(",", "")) for g in rules.group_size.findall(text)]
     if len(groups) > 1:
         counts.append((_count_role(text, rules), sum(groups)))

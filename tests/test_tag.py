@@ -315,3 +315,8 @@ def test_every_labelled_tag_has_matching_offsets():
         for t in tag_paper(paper):
             if t["start"] is not None:
                 assert texts[t["section"]][t["start"]:t["end"]] == t["evidence"], (item["id"], t)
+
+
+def test_a_dose_or_decimal_is_never_a_head_count():
+    tags = tag_text("A case of fibromyalgia\nOn LDN 4.5 mg daily the patient improved over 2.5 patient-years.")
+    assert not [t for t in tags if t["kind"] == "sample_size"]
