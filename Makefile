@@ -7,7 +7,7 @@ KB := $(VENV)/bin/kb
 DATASETTE_SETTINGS := --setting sql_time_limit_ms 3000 --setting max_returned_rows 2000 \
 	--setting default_page_size 50 --setting allow_download off
 
-.PHONY: install serve test harvest build eval bench
+.PHONY: install serve test harvest build eval bench screenshots
 
 install: $(VENV)/.installed
 
@@ -42,3 +42,6 @@ eval: install
 bench: install
 	$(PY) scripts/bench_harvest.py
 	$(PY) scripts/bench_tag.py
+
+screenshots: install
+	$(PY) tests/test_browser.py $(DB) docs
