@@ -13,7 +13,7 @@ import re
 import threading
 import time
 import xml.etree.ElementTree as ET
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import requests
 
@@ -32,7 +32,7 @@ class EutilsError(Exception):
 
 def redact(url):
     """The URL with the API key and e-mail removed, safe to log or store."""
-    return re.sub(r"((?:%s)=)[^&]*" % "|".join(_SECRET_PARAMS), r"\1***", url)
+    return re.sub(r"((?:%s)=)[^&\s'\"]*" % "|".join(_SECRET_PARAMS), r"\1***", url)
 
 
 class RateLimiter:
@@ -78,7 +78,8 @@ class EutilsClient:
         self.max_retries = max_retries
         self.backoff = backoff
         self.session = session or requests.Session()
-        self.limiter = RateLimiter(per_second or (9.0 if self.api_key else 2.8))
+        # Under NCBI's 3/s (10/s with a key) with room for latency jitter between requests.
+        self.limiter = RateLimiter(per_second or (8.0 if self.api_key else 2.5))
         self.requests_made = 0
 
     def _params(self, params):
@@ -121,7 +122,7 @@ class EutilsClient:
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
                 last_problem = ("connection", None)
                 if attempt == self.max_retries:
-                    raise EutilsError(f"cannot reach {shown}: {_short(error)}") from None
+                    raise EutilsError(f"cannot reach {shown}: {_short(self.scrub(str(error)))}") from None
                 continue
             if response.status_code == 200:
                 if _looks_cut_off(body, response.headers.get("Content-Type", "")):
@@ -131,11 +132,18 @@ class EutilsClient:
             if response.status_code in RETRYABLE_STATUS:
                 last_problem = (response.status_code, response.headers.get("Retry-After"))
                 continue
-            raise EutilsError(f"HTTP {response.status_code} from {shown}: {_summary(body)}")
+            raise EutilsError(f"HTTP {response.status_code} from {shown}: {self.scrub(_summary(body))}")
         kind = last_problem[0] if last_problem else "unknown"
         raise EutilsError(
             f"giving up on {shown} after {self.max_retries + 1} attempts (last: {kind})"
         )
+
+    def scrub(self, text):
+        """Text with our API key and e-mail removed (errors may quote the request or echo the key)."""
+        for secret in (self.api_key, self.email):
+            if secret:
+                text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
+        return redact(text)
 
     def _retry_delay(self, attempt, problem):
         retry_after = problem[1] if problem else None
@@ -235,10 +243,11 @@ def _looks_cut_off(body, content_type):
             return True
         return False
     if text.startswith(b"<"):
-        root = _ROOT.match(_PROLOG.sub(b"", text, count=1))
+        document = _PROLOG.sub(b"", text, count=1)
+        root = _ROOT.match(document)
         if not root:
             return True
-        return not (text.endswith(b"</" + root.group(1) + b">") or text.endswith(b"/>"))
+        return not (text.endswith(b"</" + root.group(1) + b">") or re.fullmatch(rb"<[^<>]*/>", document))
     return False
 
 

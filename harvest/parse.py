@@ -10,6 +10,7 @@ import html
 import io
 import logging
 import re
+from pathlib import Path
 
 import nh3
 from Bio import Entrez
@@ -27,6 +28,10 @@ LINK_TYPES = {
 }
 SEASON_MONTHS = {"spring": "03", "summer": "06", "autumn": "09", "fall": "09", "winter": "12"}
 _TAG = re.compile(r"<[^>]+>")
+_PUBMED_DTD = re.compile(rb"pubmed_\d{6}\.dtd")
+BUNDLED_PUBMED_DTDS = sorted(
+    path.name for path in (Path(Entrez.__file__).parent / "DTDs").glob("pubmed_*.dtd")
+)
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 
 
@@ -40,9 +45,9 @@ def parse_pubmed_xml(source):
     `source` is bytes or a binary stream. Returns (records, skipped) where
     `skipped` lists (id, reason) for entries deliberately not stored.
     """
-    stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+    data = bytes(source) if isinstance(source, (bytes, bytearray)) else source.read()
     try:
-        document = Entrez.read(stream, validate=True, escape=True)
+        document = Entrez.read(io.BytesIO(with_bundled_dtd(data)), validate=True, escape=True)
     except Exception as error:  # Bio raises several unrelated types for bad XML
         raise ParseError(f"unreadable PubMed XML ({type(error).__name__}: {error})") from None
     if not isinstance(document, dict) or "PubmedArticle" not in document:
@@ -56,6 +61,22 @@ def parse_pubmed_xml(source):
         log.info("skipping PMID %s: %s", pmid, reason)
         skipped.append((pmid, reason))
     return records, skipped
+
+
+def with_bundled_dtd(data):
+    """The document, pointing at a DTD that Biopython ships.
+
+    PubMed names a new DTD each year; Biopython would download one it lacks,
+    which fails offline (and in `kb build`). Yearly DTDs mostly add elements, so
+    the newest bundled one reads newer records; a truly unknown element still
+    fails validation with a clear error.
+    """
+    named = _PUBMED_DTD.search(data[:2000])
+    if named and named.group(0).decode() not in BUNDLED_PUBMED_DTDS:
+        newest = BUNDLED_PUBMED_DTDS[-1]
+        log.info("%s is not bundled with Biopython; reading with %s", named.group(0).decode(), newest)
+        data = data.replace(named.group(0), newest.encode(), 1)
+    return data
 
 
 def split_records(source):
@@ -184,7 +205,7 @@ def parse_authors(author_list):
     for position, author in enumerate(author_list, start=1):
         orcid = next(
             (
-                str(i).rsplit("/", 1)[-1]
+                normalise_orcid(str(i))
                 for i in author.get("Identifier", [])
                 if i.attributes.get("Source") == "ORCID"
             ),
@@ -206,6 +227,14 @@ def parse_authors(author_list):
             }
         )
     return authors
+
+
+def normalise_orcid(text):
+    """ORCID iD as 0000-0002-1825-0097, from a URL or PubMed's occasional undashed form."""
+    bare = text.rsplit("/", 1)[-1].replace("-", "").strip().upper()
+    if re.fullmatch(r"\d{15}[\dX]", bare):
+        return "-".join(bare[i : i + 4] for i in range(0, 16, 4))
+    return text.strip()
 
 
 def parse_mesh(headings):

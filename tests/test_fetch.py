@@ -1,0 +1,415 @@
+"""The E-utilities client (harvest.fetch) against the local fake E-utilities server.
+
+Pacing is checked on the server's own arrival log; retries and failures are
+driven by the server's scripted faults. Tests that are not about pacing let the
+client go fast against a server with rate limiting off, to keep the file quick.
+"""
+
+import re
+import socket
+import types
+
+import pytest
+import requests
+
+from conftest import FIXTURE_FILES, fixture_bytes
+from fake_eutils import (
+    ESEARCH_DOCTYPE,
+    FakeEutils,
+    FakeRecord,
+    record_dois,
+    synthetic_records,
+)
+from harvest import fetch
+from harvest.fetch import EsearchError, EutilsError
+from harvest.parse import parse_pubmed_xml
+
+PILOT = ("19453963", "10.1111/j.1526-4637.2009.00613.x")
+CROSSOVER = ("23359310", "10.1002/art.37734")
+SECRET_KEY = "k3y0123456789abcdef0123456789abcdef"
+SECRET_EMAIL = "someone.private@example.org"
+
+
+@pytest.fixture
+def fast_server(make_fake_eutils):
+    """Fixture records plus 30 synthetic ones; no rate limit, for tests about other things."""
+    return make_fake_eutils(records=synthetic_records(30), load_fixtures=True, rate_limit=False)
+
+
+@pytest.fixture
+def fast_client(fast_server, make_client):
+    return make_client(fast_server, per_second=200)
+
+
+def statuses(server, endpoint=None):
+    return [r.status for r in server.requests_to(endpoint)]
+
+
+def one_line(error):
+    text = str(error)
+    assert "\n" not in text
+    return text
+
+
+# ------------------------------------------------------------------- pacing
+
+
+def test_pacing_without_key_keeps_every_second_to_three_requests(fake_eutils, client):
+    for _ in range(4):
+        client.esearch("naltrexone fibromyalgia")
+        client.efetch([PILOT[0]])
+    assert fake_eutils.count() == 8
+    assert fake_eutils.max_in_window(1.0) <= 3
+    assert set(statuses(fake_eutils)) == {200}
+
+
+def test_pacing_with_key_uses_ncbi_keyed_limit(make_fake_eutils, make_client):
+    server = make_fake_eutils(load_fixtures=True)
+    client = make_client(server, api_key=SECRET_KEY)
+    for _ in range(14):
+        client.efetch([PILOT[0]])
+    assert server.max_in_window(1.0) <= 10
+    assert server.max_in_window(1.0) > 3  # the key's higher limit is actually used
+    assert set(statuses(server)) == {200}
+
+
+def test_retries_stay_paced(fake_eutils, client):
+    fake_eutils.inject("429", times=2)
+    fake_eutils.inject("503")
+    for _ in range(3):
+        client.efetch([PILOT[0]])
+    assert statuses(fake_eutils) == [429, 429, 503, 200, 200, 200]
+    assert fake_eutils.max_in_window(1.0) <= 3
+
+
+def test_fake_server_accepts_get_and_post_alike(fast_server):
+    params = {"db": "pubmed", "term": "naltrexone fibromyalgia", "retmax": "5", "retstart": "2"}
+    by_get = requests.get(fast_server.base_url + "esearch.fcgi", params=params)
+    by_post = requests.post(fast_server.base_url + "esearch.fcgi", data=params)
+    assert by_get.status_code == by_post.status_code == 200
+    assert by_get.content == by_post.content
+    assert b"<RetMax>5</RetMax><RetStart>2</RetStart>" in by_get.content
+    assert [r.method for r in fast_server.requests_to()] == ["GET", "POST"]
+
+
+def test_fake_server_enforces_ncbi_limit_with_ncbi_429_body(fake_eutils):
+    with requests.Session() as session:
+        answers = [session.get(fake_eutils.base_url + "esearch.fcgi", params={"term": "x"}) for _ in range(4)]
+    assert [a.status_code for a in answers[:3]] == [200, 200, 200]
+    limited = answers[3]
+    assert limited.status_code == 429
+    assert "Retry-After" not in limited.headers
+    assert limited.json() == {"error": "API rate limit exceeded", "api-key": "127.0.0.1", "count": "4", "limit": "3"}
+    assert fake_eutils.count("esearch.fcgi") == 4
+
+
+# --------------------------------------------------------------- credentials
+
+
+def test_tool_email_and_key_sent_on_every_request(fast_server, make_client):
+    client = make_client(fast_server, api_key=SECRET_KEY, email=SECRET_EMAIL, per_second=200)
+    client.esearch(f'"{PILOT[1]}"[aid]')
+    client.efetch([PILOT[0]])
+    client.ecitmatch([{"journal": "Pain Med", "year": 2009, "volume": "10", "first_page": "663",
+                       "author": "Younger J", "key": "pilot"}])
+    logged = fast_server.requests_to()
+    assert [r.endpoint for r in logged] == ["esearch.fcgi", "efetch.fcgi", "ecitmatch.cgi"]
+    for request in logged:
+        assert request.params["tool"] == fetch.TOOL_NAME
+        assert request.params["email"] == SECRET_EMAIL
+        assert request.params["api_key"] == SECRET_KEY
+
+
+def test_no_key_or_email_sent_when_not_configured(fast_server, fast_client):
+    fast_client.efetch([PILOT[0]])
+    (request,) = fast_server.requests_to()
+    assert "api_key" not in request.params and "email" not in request.params
+    assert request.params["tool"] == fetch.TOOL_NAME
+
+
+def test_redact_hides_key_and_email():
+    url = f"https://x/esearch.fcgi?term=a&email=me%40example.org&api_key={SECRET_KEY}&tool=t"
+    shown = fetch.redact(url)
+    assert SECRET_KEY not in shown and "me%40example.org" not in shown
+    assert "term=a" in shown and "tool=t" in shown
+
+
+def test_give_up_message_names_url_without_secrets(fast_server, make_client):
+    client = make_client(fast_server, api_key=SECRET_KEY, email=SECRET_EMAIL, per_second=200, max_retries=2)
+    fast_server.inject("429", times=3)
+    with pytest.raises(EutilsError) as caught:
+        client.efetch([PILOT[0]])
+    text = one_line(caught.value)
+    assert fast_server.base_url + "efetch.fcgi" in text
+    assert "3 attempts" in text
+    assert SECRET_KEY not in text and "someone.private" not in text
+
+
+def test_connection_error_message_has_no_secrets(make_client):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = make_client(
+        None, base_url=f"http://127.0.0.1:{port}/entrez/eutils/", api_key="K3Y", email="a@b.io", max_retries=0
+    )
+    with pytest.raises(EutilsError) as caught:
+        client.efetch(["1"])
+    text = one_line(caught.value)
+    assert "K3Y" not in text and "a@b" not in text
+    assert not re.search(r"(?:email|api_key)=(?!\*\*\*)", text), text  # every value redacted
+
+
+def test_invalid_key_error_does_not_echo_the_key(make_fake_eutils, make_client):
+    server = make_fake_eutils(load_fixtures=True, rate_limit=False, valid_api_keys={"the-good-key"})
+    client = make_client(server, api_key=SECRET_KEY, per_second=200)
+    with pytest.raises(EutilsError) as caught:
+        client.efetch([PILOT[0]])
+    assert "HTTP 400" in str(caught.value)
+    assert SECRET_KEY not in str(caught.value)
+
+
+# ------------------------------------------------------------------- retries
+
+
+def test_retries_a_burst_of_429_without_retry_after(fast_server, make_client):
+    client = make_client(fast_server, per_second=200, max_retries=5)
+    delays = []
+    original = client._retry_delay
+    client._retry_delay = lambda attempt, problem: delays.append(original(attempt, problem)) or delays[-1]
+    fast_server.inject("429", times=3)
+    pmids, count = client.esearch(f'"{PILOT[1]}"[aid]')
+    assert (pmids, count) == ([PILOT[0]], 1)
+    assert statuses(fast_server) == [429, 429, 429, 200]
+    assert len(delays) == 3 and all(d < 1.0 for d in delays)  # backoff, not a made-up Retry-After
+
+
+def test_honours_retry_after(fast_server, make_client, monkeypatch):
+    client = make_client(fast_server, per_second=200)
+    slept = []
+    monkeypatch.setattr(fetch, "time", types.SimpleNamespace(sleep=slept.append, monotonic=fetch.time.monotonic))
+    fast_server.inject("429", retry_after="7")
+    fast_server.inject("503", retry_after="3")
+    assert client.efetch([PILOT[0]]).count(b"<PubmedArticle>") == 1
+    assert statuses(fast_server) == [429, 503, 200]
+    assert 7.0 in slept and 3.0 in slept
+
+
+@pytest.mark.parametrize("kind", ["500", "502", "503", "504"])
+def test_retries_server_errors_with_html_pages(fast_server, fast_client, kind):
+    fast_server.inject(kind)
+    body = fast_client.efetch([PILOT[0], CROSSOVER[0]])
+    records, _ = parse_pubmed_xml(body)
+    assert [r["pmid"] for r in records] == [PILOT[0], CROSSOVER[0]]
+    assert statuses(fast_server) == [int(kind), 200]
+
+
+def test_retries_a_truncated_xml_body(fast_server, fast_client):
+    fast_server.inject("truncate", endpoint="efetch.fcgi", fraction=0.6)
+    body = fast_client.efetch([PILOT[0], CROSSOVER[0]])
+    records, _ = parse_pubmed_xml(body)
+    assert len(records) == 2
+    assert [r.fault for r in fast_server.requests_to()] == ["truncate", None]
+
+
+def test_retries_xml_cut_exactly_after_a_tag(fast_server, fast_client):
+    fast_server.inject("truncate", endpoint="efetch.fcgi", fraction=0.5, at_tag=True)
+    body = fast_client.efetch([PILOT[0], CROSSOVER[0]])
+    assert fast_server.count("efetch.fcgi") == 2
+    assert len(parse_pubmed_xml(body)[0]) == 2
+
+
+def test_retries_esearch_cut_after_an_empty_element(fast_server, fast_client):
+    fast_server.inject("truncate", endpoint="esearch.fcgi", cut_after=b"<TranslationSet/>")
+    assert fast_client.esearch('"10.9999/unknown"[aid]') == ([], 0)
+    assert [r.fault for r in fast_server.requests_to()] == ["truncate", None]
+
+
+@pytest.mark.parametrize("kind", ["slow", "stall_mid_body"])
+def test_retries_a_response_slower_than_the_timeout(fast_server, make_client, kind):
+    client = make_client(fast_server, per_second=200, timeout=0.3)
+    fast_server.inject(kind, delay=1.5)
+    pmids, _ = client.esearch(f'"{CROSSOVER[1]}"[aid]')
+    assert pmids == [CROSSOVER[0]]
+    assert [r.fault for r in fast_server.requests_to()] == [kind, None]
+
+
+@pytest.mark.parametrize("kind", ["reset", "reset_mid_body"])
+def test_retries_a_connection_reset(fast_server, fast_client, kind):
+    fast_server.inject(kind)
+    records, _ = parse_pubmed_xml(fast_client.efetch([PILOT[0]]))
+    assert records[0]["doi"] == PILOT[1]
+    assert [r.fault for r in fast_server.requests_to()] == [kind, None]
+
+
+def test_gives_up_with_one_line_naming_the_url(fast_server, make_client):
+    client = make_client(fast_server, per_second=200, max_retries=2)
+    fast_server.inject("500", times=3)
+    with pytest.raises(EutilsError) as caught:
+        client.esearch("fibromyalgia")
+    text = one_line(caught.value)
+    assert text.startswith("giving up on " + fast_server.base_url + "esearch.fcgi?")
+    assert "after 3 attempts (last: 500)" in text
+    assert fast_server.count() == 3 and fast_server.pending_faults == 0
+
+
+def test_gives_up_on_repeated_resets_with_cannot_reach(fast_server, make_client):
+    client = make_client(fast_server, per_second=200, max_retries=1)
+    fast_server.inject("reset", times=2)
+    with pytest.raises(EutilsError) as caught:
+        client.efetch([PILOT[0]])
+    text = one_line(caught.value)
+    assert text.startswith("cannot reach " + fast_server.base_url + "efetch.fcgi")
+    assert fast_server.count() == 2
+
+
+def test_connection_refused_is_a_clear_error(make_client):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/entrez/eutils/"
+    client = make_client(None, base_url=url, max_retries=1, per_second=200)
+    with pytest.raises(EutilsError) as caught:
+        client.esearch("naltrexone")
+    text = one_line(caught.value)
+    assert text.startswith(f"cannot reach {url}esearch.fcgi")
+    assert client.requests_made == 2
+
+
+def test_client_error_status_is_not_retried(fast_server, fast_client):
+    fast_server.inject("status", status=400, body=b'{"error":"Invalid parameter"}', content_type="application/json")
+    with pytest.raises(EutilsError) as caught:
+        fast_client.efetch([PILOT[0]])
+    assert one_line(caught.value).startswith("HTTP 400 from " + fast_server.base_url + "efetch.fcgi")
+    assert "Invalid parameter" in str(caught.value)
+    assert fast_server.count() == 1
+
+
+# ------------------------------------------------------------ GET, POST, batching
+
+
+def test_short_requests_use_get_long_ones_post(fast_server, fast_client):
+    fast_client.efetch([PILOT[0]])
+    pmids = [str(39000001 + 3 * i) for i in range(30)] + [str(10_000_000 + i) for i in range(170)]
+    body = fast_client.efetch(pmids)
+    get, post = fast_server.requests_to("efetch.fcgi")
+    assert (get.method, post.method) == ("GET", "POST")
+    assert post.params["id"].split(",") == pmids  # the whole list arrived in the form body
+    assert body.count(b"<PubmedArticle>") == 30  # unknown PMIDs are simply absent
+
+
+def test_doi_lookup_batches_esearch_and_efetch(make_fake_eutils, make_client):
+    records = synthetic_records(450)
+    server = make_fake_eutils(records=records, rate_limit=False)
+    client = make_client(server, per_second=200)
+    dois = record_dois(records)
+    pmids = fetch.fetch_pmids_for_dois(client, dois)
+    assert sorted(pmids) == sorted(r.pmid for r in records)
+    searches = server.requests_to("esearch.fcgi")
+    assert len(searches) == 3  # 200 + 200 + 50 DOIs
+    assert [s.method for s in searches] == ["POST", "POST", "POST"]
+    batches = list(fetch.fetch_records(client, pmids))
+    assert [len(asked) for asked, _ in batches] == [200, 200, 50]
+    assert sum(len(parse_pubmed_xml(xml)[0]) for _, xml in batches) == 450
+    assert server.count("efetch.fcgi") == 3
+
+
+def test_doi_lookup_finds_dois_in_elocation_only_and_any_case(fast_server, fast_client):
+    upper = FakeRecord(pmid="39999999", title="Case test.", doi="10.5555/UPPER.Case-01",
+                       elocation_doi=None)
+    fast_server.add(upper)
+    only_lid = "10.5555/irr.2018.0042"  # edge-case fixture: DOI only in ELocationID
+    pmids = fetch.fetch_pmids_for_dois(fast_client, [PILOT[1], only_lid, "10.5555/upper.case-01", "10.5555/none"])
+    assert sorted(pmids) == sorted([PILOT[0], "99000002", "39999999"])
+
+
+def test_truncated_doi_wildcard_finds_the_completion(fast_server, fast_client):
+    found = fetch.fetch_truncated_candidates(fast_client, ["10.1111/j.1526-4637.2009.00613."])
+    assert found == [PILOT[0]]
+    assert fast_server.requests_to()[0].params["term"] == "10.1111/j.1526-4637.2009.00613.*[aid]"
+
+
+def test_changed_pmids_uses_mdat(fast_server, fast_client):
+    # Fixture DateRevised: pilot 2022-03-31, crossover 2021-10-21, edge 99000001 2024-02-10
+    changed = fetch.fetch_changed_pmids(fast_client, [PILOT[0], CROSSOVER[0], "99000001"], "2022/01/01")
+    assert sorted(changed) == [PILOT[0], "99000001"]
+
+
+def test_new_for_queries_uses_edat(fast_server, fast_client):
+    found = fetch.fetch_new_for_queries(fast_client, ["low-dose naltrexone fibromyalgia", "Younger J[au]"], "2013/01/01")
+    assert CROSSOVER[0] in found and PILOT[0] not in found
+    every = fetch.fetch_new_for_queries(fast_client, ["Younger J[au]"])
+    assert sorted(every) == sorted([PILOT[0], CROSSOVER[0]])
+
+
+def test_ecitmatch_one_request_for_all_citations(fast_server, fast_client):
+    found = fast_client.ecitmatch([
+        {"journal": "Pain Med", "year": 2009, "volume": "10", "first_page": "663", "author": "Younger J", "key": "pilot"},
+        {"journal": "Arthritis Rheum", "year": 2013, "volume": "65", "first_page": "529", "author": "Younger J", "key": "rct"},
+        {"journal": "Arthritis Rheum", "year": 2013, "volume": "65", "first_page": "1", "author": "Younger J", "key": "wrong-page"},
+        {"journal": "No Such J", "year": 2013, "volume": "1", "first_page": "1", "author": "X", "key": "bad-journal"},
+    ])
+    assert found == {"pilot": PILOT[0], "rct": CROSSOVER[0], "wrong-page": None, "bad-journal": None}
+    (request,) = fast_server.requests_to()
+    assert request.endpoint == "ecitmatch.cgi" and request.params["retmode"] == "xml"
+    assert len(request.params["bdata"].split("\r")) == 4
+
+
+def test_fake_ecitmatch_answers_in_ncbi_plain_text(fast_server):
+    answer = requests.get(fast_server.base_url + "ecitmatch.cgi", params={
+        "db": "pubmed", "retmode": "xml",
+        "bdata": "pain med|2009|10|663|younger j|A1|\rno such j|2000|1|1|x|A2|",
+    })
+    assert answer.headers["Content-Type"].startswith("text/plain")
+    assert answer.text.splitlines() == [
+        f"pain med|2009|10|663|younger j|A1|{PILOT[0]}",
+        "no such j|2000|1|1|x|A2|NOT_FOUND;INVALID_JOURNAL",
+    ]
+
+
+# -------------------------------------------------------- errors inside HTTP 200
+
+
+@pytest.mark.parametrize("term", ['("10.1002/art.37734"[aid] OR fibromyalgia', '"10.1002/art.37734[aid]', "naltrexone)"])
+def test_malformed_term_error_inside_200_raises(fast_server, fast_client, term):
+    with pytest.raises(EsearchError) as caught:
+        fast_client.esearch(term)
+    assert one_line(caught.value).startswith("esearch error:")
+    assert statuses(fast_server) == [200]
+
+
+def test_error_list_other_than_phrase_not_found_raises(fast_server, fast_client):
+    with pytest.raises(EsearchError, match="FieldNotFound"):
+        fast_client.esearch("naltrexone[nosuchfield]")
+
+
+def test_phrase_not_found_is_not_an_error(fast_server, fast_client):
+    assert fast_client.esearch('"10.9999/nothing"[aid]') == ([], 0)
+    body = fast_server.esearch({"term": '"10.9999/nothing"[aid]'})[2]
+    assert b"<ErrorList><PhraseNotFound>" in body and b"<OutputMessage>No items found.</OutputMessage>" in body
+    pmids, count = fast_client.esearch(f'"10.9999/nothing"[aid] OR "{PILOT[1]}"[aid]')
+    assert (pmids, count) == ([PILOT[0]], 1)
+
+
+def test_fake_esearch_speaks_ncbi_format(fast_server):
+    answer = requests.get(fast_server.base_url + "esearch.fcgi", params={"db": "pubmed", "term": "naltrexone", "retmax": 2})
+    lines = answer.text.splitlines()
+    assert lines[1] == ESEARCH_DOCTYPE
+    assert re.search(r"<eSearchResult><Count>\d+</Count><RetMax>2</RetMax><RetStart>0</RetStart><IdList>", answer.text)
+    assert "<TranslationSet/><QueryTranslation>naltrexone</QueryTranslation>" in answer.text
+    assert fetch.parse_esearch(answer.content)[1] > 2
+
+
+def test_fixture_records_are_served_in_id_order(fast_server, fast_client):
+    body = fast_client.efetch([CROSSOVER[0], "1", PILOT[0]])
+    records, _ = parse_pubmed_xml(body)
+    assert [r["pmid"] for r in records] == [CROSSOVER[0], PILOT[0]]
+    assert len(FIXTURE_FILES) == 3 and fixture_bytes(FIXTURE_FILES[0]).startswith(b"<?xml")
+
+
+def test_server_stops_cleanly_and_refuses_afterwards(make_client):
+    server = FakeEutils(records=synthetic_records(2), rate_limit=False).start()
+    url = server.base_url
+    server.stop()
+    client = make_client(None, base_url=url, max_retries=0, per_second=200)
+    with pytest.raises(EutilsError, match="cannot reach"):
+        client.efetch(["1"])
