@@ -137,5 +137,5 @@ def check_refs(source, db_path, offline, as_json, save):
     except HANDLED as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(2)
-    click.echo(json.dumps(results, indent=2) if as_json else refs.format_report(results))
+    click.echo(json.dumps(results, indent=2, ensure_ascii=False) if as_json else refs.format_report(results))
     sys.exit(refs.exit_code(results))

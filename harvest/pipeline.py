@@ -159,30 +159,33 @@ def harvest_dois(db, client, inputs, progress=None):
 
 
 def repair_truncated(db, client, dois, summary):
-    """{truncated doi: (full doi, pmid)} for DOIs that exactly one PubMed record completes."""
+    """{truncated doi: (full doi, pmid)} for DOIs that exactly one PubMed record completes.
+
+    Candidates come from one wildcard esearch; only a confirmed record is stored.
+    """
     if not dois:
         return {}
     candidates = fetch.fetch_truncated_candidates(client, dois)
-    if not candidates:
-        return {}
-    completions = {doi: [] for doi in dois}
+    fetched = []  # (record, its raw XML)
     for _, xml in fetch.fetch_records(client, candidates):
-        records, _ = parse.parse_pubmed_xml(xml)
-        for record in records:
-            for doi in dois:
-                completions[doi] += [(d, record) for d in record["dois"] if d.startswith(doi) and d != doi]
         raw = parse.split_records(xml)
-        for doi, found in completions.items():
-            if len(found) == 1:
-                record = found[0][1]
-                store.save_raw_record(db, record["pmid"], raw[record["pmid"]], record["date_revised"])
-                if store.save_paper(db, record)[1]:
-                    summary.new_papers += 1
-    return {
-        doi: (found[0][0], found[0][1]["pmid"])
-        for doi, found in completions.items()
-        if len(found) == 1
-    }
+        fetched += [(record, raw[record["pmid"]]) for record in parse.parse_pubmed_xml(xml)[0]]
+    repaired = {}
+    for doi in dois:
+        completions = [
+            (full, record, xml)
+            for record, xml in fetched
+            for full in record["dois"]
+            if full.startswith(doi) and full != doi
+        ]
+        if len(completions) != 1:
+            continue
+        full, record, xml = completions[0]
+        store.save_raw_record(db, record["pmid"], xml, record["date_revised"])
+        if store.save_paper(db, record)[1]:
+            summary.new_papers += 1
+        repaired[doi] = (full, record["pmid"])
+    return repaired
 
 
 def harvest_sources(db, client, sources, progress=None):

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import sqlite_utils
 from click.testing import CliRunner
 
 from harvest.cli import cli
@@ -41,3 +42,41 @@ def test_tag_text_prints_json_lines_with_evidence():
     assert sleep["detail"].get("direction") == "no_difference"
     size = next(t for t in tags if t["kind"] == "sample_size")
     assert size["value"] == "31"
+
+
+NEWS_ARTICLE_REFERENCES = """\
+1. Younger J, Mackey S. Fibromyalgia symptoms are reduced by low-dose naltrexone: a pilot study. Arthritis & Rheumatology. 2009;10(4):663-72. doi:10.1111/j.1526-4637.2009.00613.
+2. Younger J, McCue R, Noor N, Mackey S. Low-dose naltrexone for the treatment of fibromyalgia: findings of a small, randomized, double-blind, placebo-controlled, counterbalanced, crossover trial assessing daily pain levels. 2013;65(2):529-38. doi:10.1002/art.37734.
+"""
+
+
+def built_kb(tmp_path):
+    db_path = tmp_path / "kb.db"
+    assert CliRunner().invoke(cli, ["build", "--db", str(db_path)]).exit_code == 0
+    return db_path
+
+
+def test_check_refs_json_and_exit_status(tmp_path):
+    db_path = built_kb(tmp_path)
+    result = CliRunner().invoke(cli, ["check-refs", "--offline", "--json", "--db", str(db_path)], input=NEWS_ARTICLE_REFERENCES)
+    assert result.exit_code == 1
+    first, second = json.loads(result.output)
+    assert (first["pmid"], sorted(d["kind"] for d in first["discrepancies"])) == ("19453963", ["doi_truncated", "journal_wrong"])
+    assert (second["pmid"], sorted(d["kind"] for d in second["discrepancies"])) == ("23359310", ["author_order", "journal_missing"])
+    assert "Pain Med. 2009;10(4):663-72" in first["corrected_citation"]
+
+    clean = CliRunner().invoke(cli, ["check-refs", "--offline", "--db", str(db_path)], input=first["corrected_citation"] + "\n")
+    assert clean.exit_code == 0 and "1 ok" in clean.output
+    unresolved = CliRunner().invoke(cli, ["check-refs", "--offline", "--db", str(db_path)], input="a shopping list\n")
+    assert unresolved.exit_code == 2
+
+
+def test_check_refs_save_stores_results_and_plain_checks_do_not_write(tmp_path):
+    db_path = built_kb(tmp_path)
+    before = db_path.read_bytes()
+    CliRunner().invoke(cli, ["check-refs", "--offline", "--db", str(db_path)], input=NEWS_ARTICLE_REFERENCES)
+    assert db_path.read_bytes() == before
+    result = CliRunner().invoke(cli, ["check-refs", "--offline", "--save", "--db", str(db_path)], input=NEWS_ARTICLE_REFERENCES)
+    assert result.exit_code == 1
+    rows = list(sqlite_utils.Database(db_path).query("select pmid, status from reference_checks order by id"))
+    assert rows == [{"pmid": "19453963", "status": "discrepancies"}, {"pmid": "23359310", "status": "discrepancies"}]
