@@ -12,14 +12,12 @@
 import json
 import weakref
 
-import nh3
 from datasette import hookimpl
 from datasette.utils import tilde_encode
 from markupsafe import Markup, escape
 
-# The same allowlist harvest/parse.py sanitises with; repeated here so the published site
-# does not depend on importing the harvester.
-INLINE_TAGS = {"i", "b", "u", "sup", "sub", "em", "strong"}
+from harvest.parse import safe_html  # the sanitiser the parser used
+
 HTML_COLUMNS = {"title_html", "html"}
 LIST_COLUMNS = {"design", "dose_band", "outcome", "outcomes", "registry_ids"}
 PAPER_KEY_COLUMNS = {"pmid", "pmids"}
@@ -30,7 +28,7 @@ _view_names = weakref.WeakKeyDictionary()  # Database -> its view names; kb.db i
 
 def inline_html(value):
     """Safe inline HTML from stored markup."""
-    return Markup(nh3.clean(str(value or ""), tags=INLINE_TAGS, attributes={}))
+    return Markup(safe_html(value or ""))
 
 
 def paper_link(datasette, database, key):
