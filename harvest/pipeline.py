@@ -20,6 +20,13 @@ from . import curate, fetch, parse, store, tag
 from .dois import DOIInput, looks_truncated, read_doi_lines
 
 
+# PubMed links from a paper to later notices about it, which a refresh follows.
+FOLLOWED_LINKS = (
+    "ErratumIn", "RetractionIn", "PartialRetractionIn", "ExpressionOfConcernIn",
+    "CorrectedandRepublishedIn", "CommentIn", "UpdateIn",
+)
+
+
 @dataclass
 class Summary:
     """What one harvest did, for the end-of-run summary and `harvest_runs`."""
@@ -222,7 +229,8 @@ def refresh(db, client, queries, keep_rule, pmids=()):
 
     Known PMIDs: one esearch with an [mdat] range. Saved queries: one esearch
     with an [edat] range; new hits are fetched and kept by `keep_rule`.
-    `pmids` are further PMIDs to have (e.g. curated ones not yet harvested).
+    `pmids` are further PMIDs to have (e.g. curated ones not yet harvested);
+    notices PubMed links to our papers (errata, retractions, comments) follow.
     A refresh with nothing new makes two requests and rewrites no rows.
     """
     summary = Summary()
@@ -242,10 +250,20 @@ def refresh(db, client, queries, keep_rule, pmids=()):
                     {"pmid": record["pmid"], "kept": int(kept), "reason": reason,
                      "first_seen": store.now()}, pk="pmid")
             save_fetched(db, xml, summary, accept=lambda r: keep_rule(r)[0])
+    harvest_pmids(db, client, missing_linked_notices(db), summary)
     tag_papers(db)
     summary.requests = client.requests_made - requests_before
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def missing_linked_notices(db):
+    """PMIDs of corrections, retractions, comments and updates that PubMed links to our papers
+    but that are not in kb.db yet: a refresh fetches them, so a notice appears beside its paper."""
+    marks = ", ".join("?" for _ in FOLLOWED_LINKS)
+    return [row[0] for row in db.execute(
+        f"select distinct ref_pmid from comments_corrections where ref_type in ({marks}) "
+        "and ref_pmid is not null and ref_pmid not in (select pmid from papers)", FOLLOWED_LINKS)]
 
 
 def judge_discoveries(xml, keep_rule):

@@ -272,3 +272,29 @@ def test_sources_harvest_discovers_by_saved_query_and_keeps_by_rule(server, tmp_
         text = f"{row['title']} {row['abstract']}".lower()
         assert "naltrexone" in text and "fibromyalgia" in text
     assert db["harvest_runs"].get(1)["mode"] == "sources"
+
+
+def test_refresh_follows_pubmed_links_to_errata_and_comments(tmp_path):
+    from fake_eutils import FakeRecord
+
+    erratum = FakeRecord(pmid="99000009", title="Erratum: an invented correction notice.",
+                         publication_types=[("D016425", "Published Erratum")])
+    with FakeEutils(records=[erratum]) as fake:
+        fake.add_xml((FIXTURES / "pubmed_edge_cases.xml").read_bytes())
+        client = EutilsClient(base_url=fake.base_url, backoff=0.05)
+        db_path = tmp_path / "kb.db"
+        with pipeline.atomic_database(db_path) as db:
+            summary = pipeline.refresh(db, client, [], None, pmids=["99000001"])
+        assert summary.new_papers == 2
+        db = sqlite_utils.Database(db_path)
+        assert db["papers"].get("99000009")["title"] == "Erratum: an invented correction notice."
+        # The cited paper (a "Cites" link) is not followed; the comment target is ours to curate, not fetch.
+        assert not db["papers"].count_where("pmid = '19453963'")
+        related = {(r["pmid"], r["relation_code"], r["other_key"], r["other_in_kb"])
+                   for r in db.query("select pmid, relation_code, other_key, other_in_kb from related_papers")}
+        assert ("99000001", "ErratumIn", "99000009", 1) in related
+        assert ("99000009", "ErratumFor", "99000001", 1) in related
+        fake.clear_log()
+        with pipeline.atomic_database(db_path) as db:
+            pipeline.refresh(db, client, [], None)
+        assert fake.count("efetch.fcgi") == 0  # nothing left to follow
