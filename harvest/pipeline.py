@@ -54,6 +54,16 @@ class Summary:
 
 
 @contextmanager
+def measured(client):
+    """A fresh Summary that ends up holding the requests made and the time taken."""
+    summary = Summary()
+    started, requests_before = time.monotonic(), client.requests_made
+    yield summary
+    summary.requests = client.requests_made - requests_before
+    summary.seconds = time.monotonic() - started
+
+
+@contextmanager
 def atomic_database(path):
     """Yield a Database on a copy of `path`; move it into place only if the block succeeds.
 
@@ -106,11 +116,14 @@ def harvest_dois(db, client, inputs, progress=None):
 
     Known DOIs are not looked up again; malformed ones are recorded with their line.
     """
-    summary = Summary()
-    started = time.monotonic()
-    requests_before = client.requests_made
+    with measured(client) as summary:
+        _harvest_dois(db, client, inputs, progress, summary)
+    return summary
+
+
+def _harvest_dois(db, client, inputs, progress, summary):
     stamp = store.now()
-    wanted = {}  # normalised doi -> original text
+    wanted = {}  # normalised doi -> the DOIInput it came from
     for item in inputs:
         if item.doi is None:
             reason = f"malformed DOI on line {item.line}: {item.error}"
@@ -160,9 +173,6 @@ def harvest_dois(db, client, inputs, progress=None):
     for doi in matched:
         db.execute("delete from unresolved_dois where doi = ?", [doi])
     tag_papers(db)
-    summary.requests = client.requests_made - requests_before
-    summary.seconds = time.monotonic() - started
-    return summary
 
 
 def repair_truncated(db, client, dois, summary):
@@ -206,15 +216,12 @@ def harvest_sources(db, client, sources, progress=None):
         for number, text in enumerate(texts, 1)
         for item in read_doi_lines([str(text)])
     ]
-    summary = harvest_dois(db, client, inputs, progress)
     curated_pmids = [row[0] for row in db.execute(
         "select pmid from curated_entries where pmid glob '[0-9]*'")]
-    more = refresh(db, client, sources.get("queries") or [], make_keep_rule(sources["keep"]), curated_pmids)
-    summary.new_papers += more.new_papers
-    summary.updated_papers += more.updated_papers
-    summary.skipped += more.skipped
-    summary.requests += more.requests
-    summary.seconds += more.seconds
+    with measured(client) as summary:
+        _harvest_dois(db, client, inputs, progress, summary)
+        _refresh(db, client, sources.get("queries") or [], make_keep_rule(sources["keep"]),
+                 curated_pmids, summary)
     return summary
 
 
@@ -233,9 +240,12 @@ def refresh(db, client, queries, keep_rule, pmids=()):
     notices PubMed links to our papers (errata, retractions, comments) follow.
     A refresh with nothing new makes two requests and rewrites no rows.
     """
-    summary = Summary()
-    started = time.monotonic()
-    requests_before = client.requests_made
+    with measured(client) as summary:
+        _refresh(db, client, queries, keep_rule, pmids, summary)
+    return summary
+
+
+def _refresh(db, client, queries, keep_rule, pmids, summary):
     since = store.get_state(db, "last_harvest_date")
     known = [row[0] for row in db.execute("select pmid from raw_records")]
     changed = fetch.fetch_changed_pmids(client, known, since) if since else []
@@ -252,9 +262,6 @@ def refresh(db, client, queries, keep_rule, pmids=()):
             save_fetched(db, xml, summary, accept=lambda r: keep_rule(r)[0])
     harvest_pmids(db, client, missing_linked_notices(db), summary)
     tag_papers(db)
-    summary.requests = client.requests_made - requests_before
-    summary.seconds = time.monotonic() - started
-    return summary
 
 
 def missing_linked_notices(db):
