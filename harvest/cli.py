@@ -55,23 +55,23 @@ def harvest(db_path, dois_file, sources_file, quiet):
         inputs = list(read_doi_lines(dois_file)) if dois_file else None
         sources = None if dois_file else yaml.safe_load(Path(sources_file).read_text(encoding="utf-8")) or {}
         with pipeline.atomic_database(db_path) as db:
-            if sources is None:
-                with progress_bar(len(inputs), quiet) as bar:
+            with progress_bar(quiet) as bar:
+                if sources is None:
                     summary = pipeline.harvest_dois(db, client, inputs, progress=bar)
-            else:
-                with progress_bar(None, quiet) as bar:
+                else:
                     summary = pipeline.harvest_sources(db, client, sources, progress=bar)
             pipeline.record_run(db, "dois" if dois_file else "sources", client, summary, "ok", started_at)
     except HANDLED as error:
-        raise click.ClickException(f"{error}  (kb.db left unchanged: {db_path})")
+        raise click.ClickException(f"{error}  ({db_path} left unchanged)")
     except KeyboardInterrupt:
         raise click.ClickException(f"interrupted; {db_path} left unchanged") from None
     for line in summary.lines():
         click.echo(line)
 
 
-def progress_bar(total, quiet):
-    return tqdm(total=total, unit="record", file=sys.stderr, disable=quiet or not sys.stderr.isatty())
+def progress_bar(quiet):
+    """Records fetched so far, on stderr; hidden with --quiet or when stderr is not a terminal."""
+    return tqdm(unit="record", file=sys.stderr, disable=quiet or not sys.stderr.isatty())
 
 
 @cli.command()

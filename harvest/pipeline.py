@@ -220,7 +220,7 @@ def harvest_sources(db, client, sources, progress=None):
         "select pmid from curated_entries where pmid glob '[0-9]*'")]
     with measured(client) as summary:
         _harvest_dois(db, client, inputs, progress, summary)
-        _refresh(db, client, sources.get("queries") or [], make_keep_rule(sources["keep"]),
+        _refresh(db, client, sources.get("queries") or [], make_keep_rule(sources.get("keep")),
                  curated_pmids, summary)
     return summary
 
@@ -283,9 +283,10 @@ def judge_discoveries(xml, keep_rule):
 def make_keep_rule(rule):
     """A discovered record is kept when its title or abstract mentions a term from every group.
 
-    `rule` comes from sources.yml: {"all_of": [[naltrexone terms], [fibromyalgia terms]]}.
+    `rule` comes from sources.yml: {"all_of": [[naltrexone terms], [fibromyalgia terms]]};
+    without one, every hit of the saved queries is kept.
     """
-    groups = [re.compile("|".join(re.escape(t) for t in terms), re.I) for terms in rule["all_of"]]
+    groups = [re.compile("|".join(re.escape(t) for t in terms), re.I) for terms in (rule or {}).get("all_of", [])]
 
     def keep(record):
         text = f"{record.get('title') or ''} {record.get('abstract') or ''}"
@@ -369,5 +370,5 @@ def _save_lookup(db, doi, original, pmid, repaired_from, stamp):
 def _tick(iterable, progress):
     for item in iterable:
         yield item
-        if progress:
+        if progress is not None:  # a tqdm bar has no truth value
             progress.update(len(item[0]))
