@@ -60,7 +60,7 @@ def harvest(db_path, dois_file, sources_file, quiet):
                     summary = pipeline.harvest_dois(db, client, inputs, progress=bar)
                 else:
                     summary = pipeline.harvest_sources(db, client, sources, progress=bar)
-            pipeline.record_run(db, "dois" if dois_file else "sources", client, summary, "ok", started_at)
+            pipeline.record_run(db, "dois" if dois_file else "sources", client, summary, started_at)
     except HANDLED as error:
         raise click.ClickException(f"{error}  ({db_path} left unchanged)")
     except KeyboardInterrupt:

@@ -6,6 +6,7 @@ for, the request pacing shared by every call, and retries. Functions named
 PubMed records (that is `parse.py`).
 """
 
+import collections
 import json
 import os
 import random
@@ -81,6 +82,7 @@ class EutilsClient:
         # Under NCBI's 3/s (10/s with a key) with room for latency jitter between requests.
         self.limiter = RateLimiter(per_second or (8.0 if self.api_key else 2.5))
         self.requests_made = 0
+        self.retried = collections.Counter()  # problem -> times retried, for harvest_runs.errors
 
     def _params(self, params):
         full = {k: v for k, v in params.items() if v is not None}
@@ -107,6 +109,7 @@ class EutilsClient:
         last_problem = None
         for attempt in range(self.max_retries + 1):
             if attempt:
+                self.retried[str(last_problem[0])] += 1
                 time.sleep(self._retry_delay(attempt, last_problem))
             self.limiter.wait()
             self.requests_made += 1

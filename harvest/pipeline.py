@@ -330,20 +330,21 @@ def build(db, curated_entries):
     return summary
 
 
-def record_run(db, mode, client, summary, status, started_at, error=None):
+def record_run(db, mode, client, summary, started_at):
+    """Log a finished harvest; `errors` lists the problems that were retried on the way."""
+    retried = ", ".join(f"{problem} retried x{n}" for problem, n in sorted(client.retried.items()))
     db["harvest_runs"].insert(
         {
             "started_at": started_at, "ended_at": store.now(), "mode": mode,
             "eutils_url": fetch.redact(client.base_url), "dois_asked": summary.dois_asked,
             "found": summary.found, "unresolved": len(summary.unresolved),
             "new_papers": summary.new_papers, "updated_papers": summary.updated_papers,
-            "requests": summary.requests, "errors": error, "status": status,
+            "requests": summary.requests, "errors": retried or None, "status": "ok",
         },
         pk="id",
     )
-    if status == "ok":
-        store.set_state(db, "last_harvest_date", datetime.now(timezone.utc).strftime("%Y/%m/%d"))
-        store.set_state(db, "last_harvest_at", started_at)
+    store.set_state(db, "last_harvest_date", datetime.now(timezone.utc).strftime("%Y/%m/%d"))
+    store.set_state(db, "last_harvest_at", started_at)
 
 
 def _save_unresolved(db, doi, original, line, reason, stamp):

@@ -213,7 +213,7 @@ def test_refresh_with_nothing_new_is_cheap_and_rewrites_nothing(server, tmp_path
     with pipeline.atomic_database(db_path) as db:
         pipeline.harvest_dois(db, client, list(read_doi_lines(["10.1002/art.37734"])))
         first = pipeline.refresh(db, client, queries, keep)
-        pipeline.record_run(db, "sources", client, first, "ok", "2026-01-01T00:00:00Z")
+        pipeline.record_run(db, "sources", client, first, "2026-01-01T00:00:00Z")
     kept = sqlite_utils.Database(db_path).execute("select count(*) from discoveries where kept = 1").fetchone()[0]
     assert first.new_papers == kept > 0
     before = table_digest(db_path)
@@ -231,7 +231,7 @@ def test_refresh_fetches_records_changed_since_the_last_harvest(server, tmp_path
     db_path = tmp_path / "kb.db"
     with pipeline.atomic_database(db_path) as db:
         pipeline.harvest_dois(db, client, list(read_doi_lines(["10.1002/art.37734"])))
-        pipeline.record_run(db, "dois", client, pipeline.Summary(), "ok", "2026-01-01T00:00:00Z")
+        pipeline.record_run(db, "dois", client, pipeline.Summary(), "2026-01-01T00:00:00Z")
     revised = (FIXTURES / "pubmed_23359310.xml").read_text().replace(
         "Low-dose naltrexone for the treatment of fibromyalgia", "Low-dose naltrexone (revised) for the treatment of fibromyalgia"
     )
@@ -298,3 +298,12 @@ def test_refresh_follows_pubmed_links_to_errata_and_comments(tmp_path):
         with pipeline.atomic_database(db_path) as db:
             pipeline.refresh(db, client, [], None)
         assert fake.count("efetch.fcgi") == 0  # nothing left to follow
+
+
+def test_harvest_runs_record_the_problems_that_were_retried(server, tmp_path, monkeypatch):
+    monkeypatch.setattr(EutilsClient, "__init__", _fast_client_init(EutilsClient.__init__))
+    server.inject("429", times=2)
+    db_path = tmp_path / "kb.db"
+    assert run_harvest(server, db_path, doi_file(tmp_path, ["10.1002/art.37734"]), monkeypatch).exit_code == 0
+    run = sqlite_utils.Database(db_path)["harvest_runs"].get(1)
+    assert run["errors"] == "429 retried x2" and run["status"] == "ok"
