@@ -217,10 +217,14 @@ from ({PAPER_FACET_VALUES})
 
 
 def tag_text(kind, shown="e.value"):
-    """A paper's values of one tag kind as readable text, for fallbacks to curated fields."""
+    """A paper's values of one tag kind as readable text, for papers no curator has checked.
+
+    A curated entry's empty field means "not reported on the pages checked", so it is
+    never filled from automatic tags.
+    """
     return (
         f"(select group_concat({shown}, '; ') from effective_tags e "
-        f"where e.pmid = p.pmid and e.kind = '{kind}')"
+        f"where c.key is null and e.pmid = p.pmid and e.kind = '{kind}')"
     )
 
 
@@ -252,7 +256,8 @@ select
     ) as duration,
     coalesce(
         c.duration_weeks,
-        (select max(e.detail ->> '$.weeks') from effective_tags e where e.pmid = p.pmid and e.kind = 'duration')
+        (select max(e.detail ->> '$.weeks') from effective_tags e
+         where c.key is null and e.pmid = p.pmid and e.kind = 'duration')
     ) as duration_weeks,
     coalesce(c.comparator, {tag_text('comparator')}) as comparator,
     c.primary_outcome,

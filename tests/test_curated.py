@@ -85,6 +85,11 @@ def test_build_loads_curated_papers_trials_links_and_tags(tmp_path):
     assert dose["max_mg_per_day"] == 6 and dose["band"] == "low"
     assert db.execute("select count(*) from papers where pmid not in (select pmid from tags where source = 'auto')").fetchone()[0] == 0
     assert db["links"].count_where("relation = 'reports_trial' and to_key = 'NCT04270877'") >= 1
+    # A field the curator left empty stays empty in the evidence table, even where auto tags guess it.
+    moser = db.execute("select duration, evidence_from from evidence_table where pmid = '40491623'").fetchone()
+    assert BY_KEY["moser-2025-casereport"].get("duration_weeks") is None
+    assert db.execute("select count(*) from tags where pmid = '40491623' and kind = 'duration' and source = 'auto'").fetchone()[0]
+    assert moser == (None, "curated")
 
     def snapshot():
         again = sqlite_utils.Database(db_path)
