@@ -1,5 +1,5 @@
 """The PubMed XML parser (harvest.parse) on the project's hand-written fixtures, and
-conformance on real NCBI responses recorded in /work/shared/fixtures/eutils."""
+conformance on real NCBI responses recorded in ../shared/fixtures/eutils (beside the project root)."""
 
 from pathlib import Path
 
