@@ -195,7 +195,7 @@ def sha256(data):
 
 
 def register(tables=None, views=None, fts=None, indexes=None):
-    """Let another stage (curation, reference checks) declare its own tables and views here."""
+    """Let a module outside the pipeline (reference checks) declare its own tables and views."""
     TABLES.update(tables or {})
     VIEWS.update(views or {})
     FTS_CONFIG.update(fts or {})
@@ -258,7 +258,7 @@ def format_citation(paper, author_names):
                 where += f"({paper['issue']})"
         if paper.get("pages"):
             where += f":{paper['pages']}"
-    parts = [names, (paper.get("title") or "").rstrip(".") , paper.get("journal_iso") or paper.get("journal"), where]
+    parts = [names, (paper.get("title") or "").rstrip("."), paper.get("journal_iso") or paper.get("journal"), where]
     return ". ".join(p for p in parts if p) + "."
 
 
