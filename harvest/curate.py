@@ -15,12 +15,9 @@ import yaml
 from . import store
 from .dois import DOI_PATTERN
 from .parse import safe_html
+from .relations import CURATED_RELATIONS
 
 CURATED_DIR = Path(__file__).parent / "curated"
-RELATIONS = {
-    "correction_of", "comment_on", "reply_to", "secondary_analysis_of", "protocol_of",
-    "included_in", "reports_trial",
-}
 DIRECTIONS = {"favours_ldn", "no_difference", "favours_comparator", "mixed", "not_applicable"}
 PMID_PATTERN = re.compile(r"^[1-9]\d{0,8}$")
 PMCID_PATTERN = re.compile(r"^PMC\d+$")
@@ -112,7 +109,7 @@ def validate(entries, vocabulary):
     for entry in entries:
         where = f"{entry.get('_file')}: {entry.get('key')}"
         for link in entry.get("related") or []:
-            if link.get("relation") not in RELATIONS:
+            if link.get("relation") not in CURATED_RELATIONS:
                 problems.append(f"{where}: unknown relation {link.get('relation')!r}")
             if link.get("key") not in keys:
                 problems.append(f"{where}: related key {link.get('key')!r} does not exist")

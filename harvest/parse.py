@@ -15,17 +15,11 @@ from pathlib import Path
 import nh3
 from Bio import Entrez
 
+from .relations import PUBMED_RELATIONS
+
 log = logging.getLogger(__name__)
 
 INLINE_TAGS = {"i", "b", "u", "sup", "sub", "em", "strong"}
-# Comment/correction links kept from CommentsCorrectionsList; "Cites" (reference lists) is not.
-LINK_TYPES = {
-    "ErratumIn", "ErratumFor", "RetractionIn", "RetractionOf", "CommentIn", "CommentOn",
-    "UpdateIn", "UpdateOf", "ExpressionOfConcernIn", "ExpressionOfConcernFor",
-    "RepublishedIn", "RepublishedFrom", "ReprintIn", "ReprintOf",
-    "PartialRetractionIn", "PartialRetractionOf", "CorrectedandRepublishedIn",
-    "CorrectedandRepublishedFrom", "SummaryForPatientsIn", "OriginalReportIn",
-}
 SEASON_MONTHS = {"spring": "03", "summer": "06", "autumn": "09", "fall": "09", "winter": "12"}
 _TAG = re.compile(r"<[^>]+>")
 _PUBMED_DTD = re.compile(rb"pubmed_\d{6}\.dtd")
@@ -172,7 +166,7 @@ def parse_article(article):
                 "ref_source": str(c.get("RefSource", "")) or None,
             }
             for c in citation.get("CommentsCorrectionsList", [])
-            if c.attributes.get("RefType") in LINK_TYPES
+            if c.attributes.get("RefType") in PUBMED_RELATIONS  # not "Cites" (reference lists)
         ],
         "publication_status": str(data.get("PublicationStatus", "")) or None,
         "history": [

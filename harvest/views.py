@@ -12,6 +12,8 @@ Conventions the views rely on:
 - list-valued output columns are JSON arrays, so Datasette can facet on them.
 """
 
+from .relations import CURATED_RELATIONS, PUBMED_RELATIONS
+
 # Designs that make a paper a report of a clinical study (the evidence table's rows);
 # reviews, protocols, letters, errata and animal work are evidence about studies, not studies.
 NON_CLINICAL_DESIGNS = (
@@ -34,43 +36,6 @@ STUDY_TYPES = [
     ("narrative review", ("narrative_review",)),
     ("letter or erratum", ("letter", "erratum")),
 ]
-
-# links.relation -> (label seen from from_key, label seen from to_key)
-CURATED_RELATIONS = {
-    "correction_of": ("correction of", "corrected by"),
-    "comment_on": ("comment on", "commented on by"),
-    "reply_to": ("reply to", "replied to by"),
-    "secondary_analysis_of": ("secondary analysis of", "has secondary analysis"),
-    "protocol_of": ("protocol of", "has protocol"),
-    "included_in": ("included in review", "review including"),
-    "reports_trial": ("reports trial", "reported by"),
-}
-
-# PubMed CommentsCorrections RefType -> (its label, the RefType of the same link seen
-# from the other paper). PubMed usually records both sides; deriving the reverse keeps
-# the link visible when only one side is in kb.db.
-PUBMED_RELATIONS = {
-    "ErratumIn": ("erratum in", "ErratumFor"),
-    "ErratumFor": ("erratum for", "ErratumIn"),
-    "RetractionIn": ("retraction in", "RetractionOf"),
-    "RetractionOf": ("retraction of", "RetractionIn"),
-    "PartialRetractionIn": ("partial retraction in", "PartialRetractionOf"),
-    "PartialRetractionOf": ("partial retraction of", "PartialRetractionIn"),
-    "ExpressionOfConcernIn": ("expression of concern in", "ExpressionOfConcernFor"),
-    "ExpressionOfConcernFor": ("expression of concern for", "ExpressionOfConcernIn"),
-    "CommentIn": ("comment in", "CommentOn"),
-    "CommentOn": ("comment on", "CommentIn"),
-    "UpdateIn": ("update in", "UpdateOf"),
-    "UpdateOf": ("update of", "UpdateIn"),
-    "RepublishedIn": ("republished in", "RepublishedFrom"),
-    "RepublishedFrom": ("republished from", "RepublishedIn"),
-    "ReprintIn": ("reprint in", "ReprintOf"),
-    "ReprintOf": ("reprint of", "ReprintIn"),
-    "CorrectedandRepublishedIn": ("corrected and republished in", "CorrectedandRepublishedFrom"),
-    "CorrectedandRepublishedFrom": ("corrected and republished from", "CorrectedandRepublishedIn"),
-    "SummaryForPatientsIn": ("summary for patients in", "OriginalReportIn"),
-    "OriginalReportIn": ("original report in", "SummaryForPatientsIn"),
-}
 
 # Relation codes (both vocabularies) that belong in the corrections-and-comments listing.
 CORRECTION_AND_COMMENT_CODES = (
