@@ -11,6 +11,8 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 from datasette.views.base import DatasetteError
 
+from harvest.refs import page_range  # '529-38' -> ('529', '538'), as the checker reads ranges
+
 # A result can be exported when it has these columns...
 REQUIRED_COLUMNS = {"pmid", "title", "authors", "year"}
 # ...and these are used when present. `journal` wins over `journal_iso`.
@@ -44,20 +46,15 @@ def references(columns, rows):
             "journal": row.get("journal") or row.get("journal_iso"),
             "volume": row.get("volume"),
             "issue": row.get("issue"),
-            "pages": expand_pages(row.get("pages")),
+            "pages": single_page_once(page_range(row.get("pages"))),
             "doi": row.get("doi"),
             "abstract": row.get("abstract"),
         }
 
 
-def expand_pages(pages):
-    """(first, last) from PubMed's abbreviated range: '529-38' -> ('529', '538')."""
-    if not pages:
-        return None
-    first, _, last = str(pages).partition("-")
-    if last.isdigit() and first.isdigit() and len(last) < len(first):
-        last = first[: len(first) - len(last)] + last
-    return first, last or None
+def single_page_once(pages):
+    """(first, last), or (first, None) for a one-page article or an e-locator."""
+    return pages and (pages[0], pages[1] if pages[1] != pages[0] else None)
 
 
 def split_name(name):
