@@ -132,6 +132,16 @@ def curated_field(column):
     )
 
 
+def curated_or_tagged(field, kind):
+    """A JSON array of values: the curated list when there is one, else the paper's tags of `kind`."""
+    return f"""coalesce(
+        nullif({curated_field(field)}, '[]'),
+        (select json_group_array(distinct value) from effective_tags e
+         where e.pmid = p.pmid and e.kind = '{kind}'),
+        '[]'
+    )"""
+
+
 # One row per paper with its facet values, as JSON arrays for Datasette's array facets.
 PAPER_FACET_VALUES = f"""
 select
@@ -141,20 +151,10 @@ select
     p.year,
     coalesce(p.journal_iso, p.journal) as journal,
     p.doi,
-    coalesce(
-        nullif({curated_field('design')}, '[]'),
-        (select json_group_array(distinct value) from effective_tags e
-         where e.pmid = p.pmid and e.kind = 'design'),
-        '[]'
-    ) as design,
+    {curated_or_tagged('design', 'design')} as design,
     (select json_group_array(distinct e.detail ->> '$.band') from effective_tags e
      where e.pmid = p.pmid and e.kind = 'dose' and e.detail ->> '$.band' is not null) as dose_band,
-    coalesce(
-        nullif({curated_field('outcomes')}, '[]'),
-        (select json_group_array(distinct value) from effective_tags e
-         where e.pmid = p.pmid and e.kind = 'outcome'),
-        '[]'
-    ) as outcome,
+    {curated_or_tagged('outcomes', 'outcome')} as outcome,
     {curated_field('result_direction')} as result_direction,
     {curated_field('key')} is not null as curated,
     p.source,
