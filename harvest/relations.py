@@ -9,6 +9,7 @@ CURATED_RELATIONS = {
     "correction_of": ("correction of", "corrected by"),
     "comment_on": ("comment on", "commented on by"),
     "reply_to": ("reply to", "replied to by"),
+    "reanalysis_of": ("re-analysis of", "re-analysed by"),
     "secondary_analysis_of": ("secondary analysis of", "has secondary analysis"),
     "protocol_of": ("protocol of", "has protocol"),
     "included_in": ("included in review", "review including"),
