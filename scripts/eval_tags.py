@@ -5,6 +5,8 @@ comparing (kind, value) pairs; doses compare on (min_mg_per_day,
 max_mg_per_day), weight-based doses on their mg/kg range. Outcome direction is
 scored separately, over outcomes found in both the labels and the output.
 
+The texts marked `set: real_shaped` are also scored on their own.
+
 Exits non-zero when design or dose F1 < 0.95 or outcome F1 < 0.85.
 Run: .venv/bin/python scripts/eval_tags.py [--errors]
 """
@@ -152,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     items = load_items()
     scores, directions, errors = evaluate(items)
     f1s = print_report(len(items), scores, directions)
+    real_shaped = [item for item in items if item.get("set") == "real_shaped"]
+    if real_shaped:
+        print("\nof which real-shaped texts (set: real_shaped):")
+        print_report(len(real_shaped), *evaluate(real_shaped)[:2])
     if args.errors:
         for item_id, item_errors in errors.items():
             print(f"\n{item_id}")
