@@ -19,6 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from . import findings
+
 VOCABULARY_PATH = Path(__file__).with_name("vocabulary.yml")
 # Bump when the rules in this file change; the vocabulary hash covers YAML edits.
 RULES_VERSION = "1.0"
@@ -114,6 +116,7 @@ class Rules:
         self._compile_comparator(v["comparator"], v["drugs"]["other"])
         self._compile_population(v["population"])
         self.registry_ids = re.compile("|".join(f"(?:{p})" for p in v["registry_ids"]))
+        self.reader_cues = findings.Cues(v)
 
     def _compile_numbers(self, numbers: dict) -> None:
         self.number_values = {**numbers["units"], **numbers["tens"], **numbers["multipliers"]}
