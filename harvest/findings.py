@@ -65,6 +65,7 @@ class Cues:
         self.significant = _phrases(f["significant"])
         self.between = _phrases(f["between"])
         self.within = _phrases(f["within"])
+        self.between_unless_within = _phrases(f["between_unless_within"])
         # A clause whose p values all exceed alpha reports no difference; so
         # does one whose 95% CI spans no effect: zero, or one for a ratio.
         self.alpha = d["alpha"]
@@ -171,23 +172,28 @@ class Reader:
         if polarity and (token in c.better or token in c.worse):
             return 1 if (token in c.better) == (polarity == "higher_better") else -1
         if token in c.up:
-            return -1 if c.down_nouns & set(tokens[i + 1:i + 3]) else 1  # "greater reduction"
+            following = set(tokens[i + 1:i + 4])
+            if polarity and following & c.better:  # "larger improvements"
+                return 1 if polarity == "higher_better" else -1
+            return -1 if c.down_nouns & following else 1  # "greater reduction"
         if token in c.down:
             return 1 if token in ("less", "smaller") and c.down_nouns & set(tokens[i + 1:i + 2]) else -1
         return 0
 
     def direction(self, tokens: list[str], polarity: str | None = None) -> int:
-        """+1 when the first comparative says the intervention's outcome is
-        higher than the comparator's, -1 lower, 0 when none is found.
+        """+1 when a comparative says the intervention's outcome is higher than
+        the comparator's, -1 lower, 0 when none is found.
 
-        The arm a comparative refers to is the one after a reference word
-        ("lower than placebo": so the intervention, by contrast), else the
-        nearest arm named.
+        The comparative read is the one nearest the outcome's name, else the
+        first. The arm it refers to is the one after a reference word ("lower
+        than placebo": so the intervention, by contrast), else the nearest
+        arm named.
         """
-        for i in range(len(tokens)):
-            sign = self._sign(tokens, i, polarity)
-            if not sign:
-                continue
+        signs = [(i, sign) for i in range(len(tokens)) if (sign := self._sign(tokens, i, polarity))]
+        named = [k for k, token in enumerate(tokens) if token == OUTCOME]
+        if named:
+            signs.sort(key=lambda found: min(abs(found[0] - k) for k in named))
+        for i, sign in signs[:1]:
             left, right = tokens[max(0, i - 14):i], tokens[i + 1:i + 14]
             for j, word in enumerate(right):
                 if word in self.cues.reference and (arm := _arm_after(right[j + 1:j + 6])):
@@ -208,9 +214,9 @@ class Reader:
         return [(m["op"].replace("&lt;", "<").replace("&gt;", ">"), statistic(m["p"]))
                 for m in self.cues.p_value.finditer(text)]
 
-    def significance(self, text: str) -> list[str]:
+    def significance(self, text: str, ps: list[tuple[str, float]]) -> list[str]:
         """Readings of significance: p values, confidence intervals, stated (non)significance."""
-        c, ps, found = self.cues, self.p_values(text), []
+        c, found = self.cues, []
         if any(op in "<≤" and p <= c.alpha or op == "=" and p < c.alpha for op, p in ps):
             found.append("P_SIG")
         if any(op in ">≥" and p >= c.alpha or op == "=" and p > c.alpha for op, p in ps):
@@ -232,13 +238,17 @@ class Reader:
             return "between_groups"
         if self.cues.within.search(text):
             return "within_group"
+        if self.cues.between_unless_within.search(text):
+            return "between_groups"
         return None
 
-    def readings(self, text: str, tokens: list[str], polarity: str | None = None) -> list[str]:
-        """The rules' readings of a statement; the model weighs them as features."""
-        found = self.significance(text)
+    def readings(self, text: str, tokens: list[str], polarity: str | None = None,
+                 ps: list[tuple[str, float]] | None = None, compared: str | None = "") -> list[str]:
+        """The rules' readings of a statement; the model weighs them as features.
+        (`ps` and `compared`: the p values and comparison, when already read.)"""
+        found = self.significance(text, self.p_values(text) if ps is None else ps)
         found.append({1: "DIR_UP", -1: "DIR_DOWN", 0: "DIR_NONE"}[self.direction(tokens, polarity)])
-        found.append(f"CMP_{self.comparison(text, tokens)}".upper())
+        found.append(f"CMP_{self.comparison(text, tokens) if compared == '' else compared}".upper())
         return found
 
     def feature_text(self, text: str, intervention=None, comparator=None, outcome=None) -> str:
@@ -249,7 +259,8 @@ class Reader:
     def read(self, text: str, intervention: str | None = None, comparator: str | None = None,
              outcome: str | None = None, polarity: str | None = None) -> Reading:
         tokens = self.arm_tokens(text, intervention, comparator, outcome)
-        readings = self.readings(text, tokens, polarity)
+        ps, compared = self.p_values(text), self.comparison(text, tokens)
+        readings = self.readings(text, tokens, polarity, ps, compared)
         # No p value, interval, (non)significance, comparative or table row
         # of figures: no result stated.
         states_result = any(not r.startswith(("DIR_NONE", "CMP_")) for r in readings) \
@@ -257,9 +268,8 @@ class Reader:
         finding = None
         if states_result and self.model:
             finding = self.model.predict(features(tokens, readings * 2))
-        ps = self.p_values(text)
         p_value = f"{ps[0][0]} {ps[0][1]:g}" if ps else None
-        return Reading(finding, self.comparison(text, tokens), p_value, text)
+        return Reading(finding, compared, p_value, text)
 
 
 _READER: Reader | None = None

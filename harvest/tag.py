@@ -103,7 +103,10 @@ class Rules:
         self.abbreviation = re.compile(_alternation(v["sentences"]["abbreviations"]) + r"\.?", _FLAGS)
         self.sentence_boundary = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\s*\n\s*")
         self.background_labels = {label.upper() for label in v["sections"]["background"]}
+        self.not_results_labels = {label.upper() for label in v["sections"]["not_results"]}
+        self.conclusion_labels = {label.upper() for label in v["sections"]["conclusions"]}
         self.speculative = _words(v["sections"]["speculative_cues"])
+        self.own_study = re.compile(r"(?<!\w)" + _alternation(v["sections"]["own_study_cues"]) + r"\s+(?:[\w-]+\s+){0,3}$", _FLAGS)
         self._compile_numbers(v["numbers"])
         self._compile_design(v["design"])
         self.publication_types = v["publication_types"]
@@ -184,20 +187,12 @@ class Rules:
         breaks = [re.escape(b) if not b.isalpha() else rf"\b{b}\b" for b in v["clause_breaks"]]
         self.clause_break = re.compile(_alternation(breaks), _FLAGS)
         d = v["direction"]
-        self.null_before = re.compile(_alternation(d["null_before"]) + r"(?!\w)", _FLAGS)
-        self.null_clause = re.compile(r"(?<!\w)" + _alternation(d["null_clause"]) + r"(?!\w)", _FLAGS)
-        self.worse = _words(d["worse"])
-        self.improved = _words(d["improved"])
-        self.decrease = _words(d["decrease"])
-        self.increase = _words(d["increase"])
-        self.direction_cue = _words(d["worse"] + d["improved"] + d["decrease"] + d["increase"])
-        self.alpha = d["alpha"]
-        # Case matters for abbreviations: "OR" is a ratio, "or" a conjunction.
-        self.ratio = re.compile(rf"(?i:{_words(d['ratio_cues']).pattern})|\b{_alternation(d['ratio_abbreviations'])}\b")
-        decimal = r"[−-]?\d*[.·]?\d+"
-        self.p_value = re.compile(rf"\bp\s*(?P<op>[=<>≤≥]|&lt;|&gt;)\s*(?P<p>{decimal})", _FLAGS)
-        self.ci = re.compile(
-            rf"(?:\bCI|confidence interval)[\s:,]*(?P<lo>{decimal})\s*(?:to|,|;|–|—)\s*(?P<hi>{decimal})", _FLAGS)
+        self.result_cues = (self.outcome_cue, _words(d["null_before"] + d["null_clause"] + d["worse"] + d["improved"]
+                                                     + d["decrease"] + d["increase"]))
+        self.controlled_designs = set(d["controlled_designs"])
+        self.no_direction_designs = set(d["none_for_designs"])
+        self.pooled_designs = set(d["pooled_for_designs"])
+        self.pooled_cue = _words(d["pooled_cues"])
 
     def _compile_adverse_events(self, v: dict) -> None:
         entries = [((name, spec.get("needs_cue", False)), p)
@@ -267,6 +262,8 @@ class Sentence:
     start: int
     end: int
     background: bool
+    results: bool = True       # may state this paper's results (not aims or methods)
+    conclusion: bool = False   # in a conclusions section
 
 
 def _ends_with_abbreviation(text: str, rules: Rules) -> bool:
@@ -290,12 +287,16 @@ def split_sentences(text: str, rules: Rules = RULES) -> list[tuple[int, int]]:
 
 
 def _sentences(paper: dict, rules: Rules) -> list[Sentence]:
-    sections = [("title", paper.get("title") or "")]
+    sections = [("title", paper.get("title") or "")]  # a title states no results (sections.not_results)
     sections += [(s.get("label") or "abstract", s.get("text") or "") for s in paper.get("sections", [])]
     sentences = []
     for label, text in sections:
-        background = label.upper() in rules.background_labels
-        sentences += [Sentence(label, text[s:e], s, e, background) for s, e in split_sentences(text, rules)]
+        key = label.upper()
+        background = key in rules.background_labels
+        results = not background and key not in rules.not_results_labels
+        conclusion = key in rules.conclusion_labels
+        sentences += [Sentence(label, text[s:e], s, e, background, results, conclusion)
+                      for s, e in split_sentences(text, rules)]
     return sentences
 
 
@@ -534,57 +535,42 @@ def _clauses(text: str, rules: Rules) -> list[tuple[int, int]]:
     return spans
 
 
-_AT_LEAST = {"=", ">", "≥", "&gt;"}
-
-
-def _statistic(text: str) -> float:
-    """A reported number; "·" (Lancet style) is a decimal point, "−" a minus."""
-    return float(text.replace("·", ".").replace("−", "-"))
-
-
-def _not_significant(clause: str, rules: Rules) -> bool:
-    """All p values above alpha, or a confidence interval spanning no effect
-    (zero for a difference, one for a ratio)."""
-    p_values = [(m["op"], _statistic(m["p"])) for m in rules.p_value.finditer(clause)]
-    if p_values and all(op in _AT_LEAST and p > rules.alpha for op, p in p_values):
-        return True
-    no_effect = 1 if rules.ratio.search(clause) else 0
-    return any(_statistic(m["lo"]) < no_effect < _statistic(m["hi"]) for m in rules.ci.finditer(clause))
-
-
-def _distance(a: tuple[int, int], b: tuple[int, int]) -> int:
-    return max(a[0] - b[1], b[0] - a[1], 0)
-
-
-def _nearest_change(clause: str, span: tuple[int, int], rules: Rules) -> str | None:
-    """'decrease' or 'increase', whichever cue stands nearest the outcome."""
-    cues = [(_distance(m.span(), span), "decrease") for m in rules.decrease.finditer(clause)]
-    cues += [(_distance(m.span(), span), "increase") for m in rules.increase.finditer(clause)]
-    return min(cues)[1] if cues else None
-
-
-def _direction(clause: str, span: tuple[int, int], polarity: str, rules: Rules) -> str | None:
-    """Direction of effect on the outcome written at `span` in the clause."""
-    if any(m.end() <= span[0] for m in rules.null_before.finditer(clause)):
-        return "no_difference"
-    if rules.null_clause.search(clause) or _not_significant(clause, rules):
-        return "no_difference"
-    if rules.worse.search(clause):
-        return "worse"
-    if rules.improved.search(clause):
-        return "improved"
-    change = _nearest_change(clause, span, rules)
-    if change is None:
+def _direction(finding: str | None, polarity: str) -> str | None:
+    """A reader's finding as improved / worse / no_difference for an outcome of this polarity."""
+    if finding is None:
         return None
-    lower_is_better = polarity == "lower_better"
-    return "improved" if (change == "decrease") == lower_is_better else "worse"
+    if finding == "no_significant_difference":
+        return "no_difference"
+    higher = finding == "significantly_increased"
+    return "improved" if higher == (polarity == "higher_better") else "worse"
+
+
+def _read_result(text: str, clause: tuple[int, int], hit: re.Match, outcome: Outcome,
+                 drugs: list, rules: Rules) -> tuple[str | None, str | None]:
+    """(direction, comparison) of the outcome at `hit`, read by the result reader.
+
+    Arms are the naltrexone and other-drug names the sentence uses (placebo or
+    control when it names no other drug). Whether the arms are compared is read
+    from the sentence; the finding from the outcome's clause, else the sentence
+    ("LDN improved mood but not fatigue": fatigue's clause is "not fatigue").
+    """
+    reader = findings.reader()
+    intervention = " ".join(m.group() for kind, m in drugs if kind == "target") or "naltrexone"
+    comparator = " ".join(m.group() for kind, m in drugs if kind == "other") or None
+    args = (intervention, comparator, hit.group(), outcome.polarity)
+    part = reader.read(text[clause[0]:clause[1]], *args)
+    if part.finding and part.comparison or clause == (0, len(text)):
+        return _direction(part.finding, outcome.polarity), part.comparison
+    whole = reader.read(text, *args)
+    return _direction(part.finding or whole.finding, outcome.polarity), part.comparison or whole.comparison
 
 
 @dataclass
 class Mention:
     outcome: Outcome
     sentence: Sentence
-    direction: str | None
+    direction: str | None              # from a between-group statement
+    within_group: str | None = None    # change within one arm: detail only
 
 
 def _clause_of(span: tuple[int, int], clauses: list[tuple[int, int]]) -> tuple[int, int]:
@@ -615,30 +601,36 @@ def _adverse_events_in(sentence: Sentence, rules: Rules) -> list[tuple[str, re.M
     return events
 
 
-def _outcome_mentions(sentence: Sentence, events: list, rules: Rules) -> list[Mention]:
-    """Outcomes a sentence reports, each with the direction its clause states.
+def _outcome_mentions(sentence: Sentence, events: list, reads_direction: bool, controlled: bool,
+                      rules: Rules) -> list[Mention]:
+    """Outcomes a sentence reports, each with the direction the result reader finds.
 
     Adverse-event names and non-outcome phrases ("chronic pain") are blanked
-    first; a plain phrase needs an outcome or direction cue in the sentence,
-    an instrument name does not; a sentence describing what was measured or
-    planned gives no direction.
+    first; a plain phrase needs an outcome or result cue in the sentence, an
+    instrument name does not. Only a between-group statement sets a
+    direction (in a controlled study, so does a result that names no
+    comparison); a change within one arm is kept as detail. Sentences
+    describing what was measured or planned are not read.
     """
     text = _blank(sentence.text, [m.span() for _, m in events] +
                   [m.span() for m in rules.outcome_masks.finditer(sentence.text)])
-    cues = (rules.outcome_cue, rules.direction_cue, rules.null_before, rules.null_clause)
-    has_cue = any(p.search(text) for p in cues)
-    gives_results = not rules.non_result.search(text)
-    clauses = _clauses(text, rules)
+    has_cue = any(p.search(text) for p in rules.result_cues)
+    reads = reads_direction and not rules.non_result.search(text)
+    clauses = _clauses(text, rules) if reads else []
+    drugs = rules.drug.matches(text) if reads else []
     # A named adverse event is an adverse-events outcome; its direction is not read.
     mentions = [Mention(rules.adverse_events_outcome, sentence, None)] if events else []
     for outcome, m in rules.outcome.matches(text):
         if outcome.needs_cue and not has_cue:
             continue
-        direction = None
-        if gives_results:
-            start, end = _clause_of(m.span(), clauses)
-            direction = _direction(text[start:end], (m.start() - start, m.end() - start), outcome.polarity, rules)
-        mentions.append(Mention(outcome, sentence, direction))
+        mention = Mention(outcome, sentence, None)
+        if reads:
+            direction, comparison = _read_result(text, _clause_of(m.span(), clauses), m, outcome, drugs, rules)
+            if comparison == "between_groups" or (comparison is None and controlled):
+                mention.direction = direction
+            elif comparison == "within_group":
+                mention.within_group = direction
+        mentions.append(mention)
     return mentions
 
 
@@ -649,8 +641,22 @@ def _best_mention(mentions: list[Mention]) -> Mention:
             or mentions[0])
 
 
-def tag_outcomes(sentences: list[Sentence], rules: Rules = RULES) -> tuple[list[dict], list[dict]]:
-    """Outcome tags (one per value) and adverse-event tags (one per event)."""
+def _reads_direction(sentence: Sentence, designs: set[str], rules: Rules) -> bool:
+    """Whether a sentence may set directions: results or conclusions, never a
+    protocol's, and for a review only its conclusions or pooled results."""
+    if not sentence.results or designs & rules.no_direction_designs:
+        return False
+    if designs & rules.pooled_designs:
+        return sentence.conclusion or bool(rules.pooled_cue.search(sentence.text))
+    return True
+
+
+def tag_outcomes(sentences: list[Sentence], designs: set[str] = frozenset(), controlled: bool = False,
+                 rules: Rules = RULES) -> tuple[list[dict], list[dict]]:
+    """Outcome tags (one per value) and adverse-event tags (one per event).
+
+    `controlled`: the paper compares arms (a controlled design or a placebo
+    or active comparator), so a result naming no comparison compares them."""
     by_value: dict[str, list[Mention]] = {}
     events: dict[str, dict] = {}
     for sentence in sentences:
@@ -659,14 +665,18 @@ def tag_outcomes(sentences: list[Sentence], rules: Rules = RULES) -> tuple[list[
         named = _adverse_events_in(sentence, rules)
         for name, _m in named:
             events.setdefault(name, _tag("adverse_event", name, sentence))
-        for mention in _outcome_mentions(sentence, named, rules):
+        reads = _reads_direction(sentence, designs, rules)
+        compares = controlled or bool(rules.pooled_cue.search(sentence.text))  # "the pooled effect on pain"
+        for mention in _outcome_mentions(sentence, named, reads, compares, rules):
             by_value.setdefault(mention.outcome.value, []).append(mention)
     outcomes = []
     for value, mentions in by_value.items():
         best = _best_mention(mentions)
         instrument = best.outcome.instrument or next(
             (m.outcome.instrument for m in mentions if m.outcome.instrument), None)
-        detail = {k: v for k, v in (("instrument", instrument), ("direction", best.direction)) if v}
+        within = None if best.direction else next((m.within_group for m in mentions if m.within_group), None)
+        detail = {k: v for k, v in (("instrument", instrument), ("direction", best.direction),
+                                    ("within_group", within)) if v}
         outcomes.append(_tag("outcome", value, best.sentence, detail))
     return outcomes, list(events.values())
 
@@ -818,18 +828,21 @@ def tag_registry_ids(sentences: list[Sentence], rules: Rules = RULES) -> list[di
 
 def tag_paper_with(paper: dict, rules: Rules) -> list[dict]:
     """tag_paper with explicit rules (for alternative vocabularies and benchmarks)."""
+    paper = {**paper, "sections": split_inline_sections(paper.get("sections", []))}
     sentences = _sentences(paper, rules)
     design_tags = tag_design(paper, sentences, rules)
     designs = {t["value"] for t in design_tags}
     own_content = not designs & rules.about_another_paper
     own_sample = not designs & rules.without_own_sample
     own_comparator = not designs & rules.without_comparator
-    outcomes, events = tag_outcomes(sentences, rules) if own_content else ([], [])
+    comparators = tag_comparator(sentences, design_tags, rules)
+    controlled = bool(designs & rules.controlled_designs) or any(t["value"] != "none" for t in comparators)
+    outcomes, events = tag_outcomes(sentences, designs, controlled, rules) if own_content else ([], [])
     return (design_tags
             + (tag_doses(sentences, designs, rules) if own_content else [])
             + outcomes + events
             + (tag_sample_size(sentences, rules) + tag_duration(sentences, rules) if own_sample else [])
-            + (tag_comparator(sentences, design_tags, rules) if own_comparator else [])
+            + (comparators if own_comparator else [])
             + tag_population(paper, sentences, designs, rules)
             + tag_registry_ids(sentences, rules))
 
@@ -841,10 +854,35 @@ def tag_paper(paper: dict) -> list[dict]:
 
 # "METHODS: ..." or "Methods: ..." (at most five words before the colon).
 _SECTION_LABEL = re.compile(r"^([A-Z][A-Za-z0-9,&/'()-]*(?: [A-Za-z0-9,&/'()-]+){0,4}):\s+(.*)$")
+# The same label inside a paragraph, after a sentence end: upper case ("METHODS
+# AND ANALYSIS:") or title case with at most three more lower-case words
+# ("Trial registration:").
+_INLINE_LABEL = re.compile(
+    r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+"
+    r"(?P<label>[A-Z][A-Z0-9,&/'()-]+(?: (?:[A-Z0-9,&/'()-]+|and|of))*|[A-Z][a-z]+(?: (?:[a-z]+|and|of)){0,3}):\s+")
+
+
+def split_inline_sections(sections: list[dict]) -> list[dict]:
+    """Sections with labels written inline ("BACKGROUND: ... METHODS: ...")
+    split into labelled sections, as PubMed XML gives them; a paragraph
+    starting with a label takes that label. Other sections are unchanged."""
+    split = []
+    for section in sections:
+        text, label = section.get("text") or "", section.get("label")
+        if label is None and (m := _SECTION_LABEL.match(text)) and "\n" not in m.group(1):
+            label, text = m.group(1), text[m.start(2):]
+        pieces, start = [], 0
+        for m in _INLINE_LABEL.finditer(text):
+            pieces.append((label, text[start:m.start()]))
+            label, start = m["label"], m.end()
+        pieces.append((label, text[start:]))
+        split += [{**section, "label": lab, "text": body.strip()} for lab, body in pieces if body.strip()]
+    return split
 
 
 def paper_from_text(text: str) -> dict:
-    """First line = title; "LABEL: text" lines start labelled sections, others continue one."""
+    """First line = title; "LABEL: text" lines start labelled sections, others
+    continue one; labels inline in a paragraph also start sections."""
     lines = text.strip("\n").split("\n")
     sections: list[dict] = []
     for line in lines[1:]:
@@ -857,7 +895,8 @@ def paper_from_text(text: str) -> dict:
             sections[-1]["text"] += "\n" + line.strip()
         else:
             sections.append({"label": None, "text": line.strip()})
-    return {"title": lines[0].strip(), "sections": sections, "publication_types": [], "mesh": []}
+    return {"title": lines[0].strip(), "sections": split_inline_sections(sections),
+            "publication_types": [], "mesh": []}
 
 
 def tag_text(text: str) -> list[dict]:

@@ -56,10 +56,12 @@ def test_polarity_turns_improved_into_a_direction():
 
 def test_p_values_and_intervals():
     reader = findings.Reader(findings.default_cues(), None)
-    assert reader.significance("lower (p < 0.001)") == ["P_SIG"]
-    assert reader.significance("similar (P > 0.05)") == ["P_NS", "NULL_CUE"]
-    assert reader.significance("difference 2.3 (95% CI [−1.5% to +3.1%])") == ["CI_NULL"]
-    assert reader.significance("hazard ratio 0.75 (95% CI 0.57 to 0.98)") == ["CI_SIG"]
+    def significance(text):
+        return reader.significance(text, reader.p_values(text))
+    assert significance("lower (p < 0.001)") == ["P_SIG"]
+    assert significance("similar (P > 0.05)") == ["P_NS", "NULL_CUE"]
+    assert significance("difference 2.3 (95% CI [−1.5% to +3.1%])") == ["CI_NULL"]
+    assert significance("hazard ratio 0.75 (95% CI 0.57 to 0.98)") == ["CI_SIG"]
     assert read("Pain fell (p = 0.03).").p_value == "= 0.03"
 
 

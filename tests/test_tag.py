@@ -49,20 +49,73 @@ def test_non_significant_p_value_overrides_a_numeric_reduction():
     assert _directions(text)["pain_intensity"] == "no_difference"
 
 
+RCT = "LDN versus placebo in fibromyalgia: a randomised trial\n"
+
+
 def test_confidence_interval_spanning_no_effect_gives_no_difference():
-    difference = "LDN trial\nThe FIQR score fell by 2.3 points more with LDN (95% CI -6.9 to 2.3)."
-    ratio = "LDN trial\nA 30% pain reduction was more frequent with LDN (odds ratio 2.05, 95% CI 0.94 to 4.47)."
+    difference = RCT + "The FIQR score fell by 2.3 points more with LDN (95% CI -6.9 to 2.3)."
+    ratio = RCT + "A 30% pain reduction was more frequent with LDN (odds ratio 2.05, 95% CI 0.94 to 4.47)."
     assert _directions(difference)["fiq"] == "no_difference"
     assert _directions(ratio)["pain_intensity"] == "no_difference"
 
 
 def test_hedged_negation_is_still_negation():
-    assert _directions("LDN trial\nPain did not significantly improve with LDN.")["pain_intensity"] == "no_difference"
+    assert _directions(RCT + "Pain did not significantly improve with LDN.")["pain_intensity"] == "no_difference"
 
 
 def test_decrease_is_read_through_polarity():
-    text = "LDN trial\nPressure pain thresholds increased and temporal summation of pain decreased during LDN."
+    text = RCT + "Pressure pain thresholds increased and temporal summation of pain decreased during LDN."
     assert _directions(text) == {"pain_threshold": "improved", "temporal_summation": "improved"}
+
+
+# ------------------------------------------------- direction: between groups only (issue 10)
+
+def test_within_group_change_is_detail_never_direction():
+    text = ("LDN in fibromyalgia: an open-label study\nTwenty patients took LDN 4.5 mg for 8 weeks. "
+            "Pain fell from 6.8 at baseline to 5.1 (p < 0.001).")
+    [pain] = _tags(text, "outcome")
+    assert "direction" not in pain["detail"] and pain["detail"]["within_group"] == "improved"
+
+
+def test_between_group_statement_wins_over_within_group_change_in_the_same_sentence():
+    text = RCT + ("Pain fell from baseline during both periods, but there was no difference in pain "
+                  "between LDN and placebo (95% CI -1.1 to 0.5).")
+    assert _directions(text)["pain_intensity"] == "no_difference"
+
+
+def test_comparative_about_the_placebo_arm_is_turned_round():
+    text = RCT + "Fatigue scores were higher in the placebo group than in the LDN group (p = 0.02)."
+    assert _directions(text)["fatigue"] == "improved"
+
+
+def test_eligibility_and_background_give_no_direction():
+    text = ("LDN versus placebo: a randomised trial\nBACKGROUND: Earlier studies found less pain with LDN. "
+            "METHODS: Adults with pain of 4 or higher were randomised to LDN or placebo; pain was the primary outcome.")
+    assert _directions(text) == {"pain_intensity": None}
+
+
+def test_review_question_is_not_a_result():
+    text = ("LDN for fibromyalgia: a systematic review\nWe asked whether, in adults with fibromyalgia (P), "
+            "LDN (I) compared with placebo (C) gives pain relief (O).")
+    assert _directions(text) == {"pain_intensity": None}
+
+
+def test_review_direction_comes_from_its_pooled_result_not_the_studies_it_lists():
+    text = ("LDN for fibromyalgia: a systematic review and meta-analysis\n"
+            "One included trial found less pain with LDN than with placebo. "
+            "The pooled effect on pain was not significant (SMD -0.1; 95% CI -0.4 to 0.2).")
+    assert _directions(text)["pain_intensity"] == "no_difference"
+
+
+def test_protocols_get_no_direction():
+    text = ("Protocol for a randomised trial of LDN versus placebo\nWe will recruit 100 adults. "
+            "Pain is expected to be lower with LDN than with placebo.")
+    assert _directions(text) == {"pain_intensity": None}
+
+
+def test_not_effective_is_a_null_result():
+    text = RCT + "Compared with placebo, LDN was not effective for pain intensity (p = 0.61)."
+    assert _directions(text)["pain_intensity"] == "no_difference"
 
 
 def test_planned_outcomes_get_no_direction():
