@@ -195,6 +195,8 @@ class Reader:
             signs.sort(key=lambda found: min(abs(found[0] - k) for k in named))
         for i, sign in signs[:1]:
             left, right = tokens[max(0, i - 14):i], tokens[i + 1:i + 14]
+            if tokens[i] in ("superior", "inferior") and right[:1] == ["to"] and (arm := _arm_after(right[1:6])):
+                return -sign * arm
             for j, word in enumerate(right):
                 if word in self.cues.reference and (arm := _arm_after(right[j + 1:j + 6])):
                     return -sign * arm
@@ -203,11 +205,12 @@ class Reader:
                     if arm := _arm_after(left[j + 1:j + 6]):
                         return -sign * arm
                     break
-            near = [(i - k, 1 if w == INTERVENTION else -1) for k, w in enumerate(left)
+            # Nearest arm; on a tie the one before (the subject: "LDN was lower ... placebo").
+            near = [(i - k, 0, 1 if w == INTERVENTION else -1) for k, w in enumerate(left)
                     if w in (INTERVENTION, COMPARATOR)]
-            near += [(k + 1, 1 if w == INTERVENTION else -1) for k, w in enumerate(right)
+            near += [(k + 1, 1, 1 if w == INTERVENTION else -1) for k, w in enumerate(right)
                      if w in (INTERVENTION, COMPARATOR)]
-            return sign * (min(near)[1] if near else 1)
+            return sign * (min(near)[2] if near else 1)
         return 0
 
     def p_values(self, text: str) -> list[tuple[str, float]]:
@@ -268,6 +271,10 @@ class Reader:
         finding = None
         if states_result and self.model:
             finding = self.model.predict(features(tokens, readings * 2))
+        if polarity and finding in FINDINGS[:2] and "DIR_NONE" not in readings:
+            # The corpus's labels carry no outcome polarity ("improved" may be
+            # either way); with it known, the rules' reading of the sign wins.
+            finding = FINDINGS[0] if "DIR_UP" in readings else FINDINGS[1]
         p_value = f"{ps[0][0]} {ps[0][1]:g}" if ps else None
         return Reading(finding, compared, p_value, text)
 

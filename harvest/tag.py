@@ -218,6 +218,7 @@ class Rules:
         self.not_a_count = re.compile(_alternation(s["not_after_number"]), _FLAGS)
         self.subgroup = re.compile(_alternation(s["subgroup_after"]))
         self.group_size = re.compile(s["group_size"])
+        self.total_count = re.compile(s["total"])
         self.segment_break = re.compile(r"[,;]")
 
     def _compile_duration(self, d: dict) -> None:
@@ -704,6 +705,7 @@ def _sentence_counts(sentence: Sentence, rules: Rules) -> list[tuple[str, int]]:
         if rules.not_a_count.match(after) or rules.subgroup.match(after) or number != int(number):
             continue  # ages, percentages, doses and decimals are not head counts
         counts.append((_count_role(_segment(text, m.start(), m.end(), rules), rules), int(number)))
+    counts += [(_count_role(text, rules), int(t.replace(",", ""))) for t in rules.total_count.findall(text)]
     groups = [int(g.replace(",", "")) for g in rules.group_size.findall(text)]
     if len(groups) > 1:
         counts.append((_count_role(text, rules), sum(groups)))

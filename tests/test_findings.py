@@ -139,3 +139,11 @@ def test_kb_read_finding_names_the_bad_line():
     result = CliRunner().invoke(cli, ["read-finding"], input='{"text": "Pain fell."}\n[1, 2]\n')
     assert result.exit_code == 2
     assert "stdin line 2" in result.output
+
+
+def test_superior_and_inferior_refer_to_the_arm_after_to():
+    reader = findings.Reader(findings.default_cues(), None)
+    tokens = reader.arm_tokens("For pain, LDN was inferior to duloxetine (p = 0.01).", LDN, "duloxetine", "pain")
+    assert reader.direction(tokens, "lower_better") == 1   # more pain than with duloxetine
+    tokens = reader.arm_tokens("For pain, duloxetine was inferior to LDN (p = 0.01).", LDN, "duloxetine", "pain")
+    assert reader.direction(tokens, "lower_better") == -1

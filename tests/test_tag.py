@@ -373,3 +373,66 @@ def test_every_labelled_tag_has_matching_offsets():
 def test_a_dose_or_decimal_is_never_a_head_count():
     tags = tag_text("A case of fibromyalgia\nOn LDN 4.5 mg daily the patient improved over 2.5 patient-years.")
     assert not [t for t in tags if t["kind"] == "sample_size"]
+
+
+# ------------------------------------------------------------------- layout
+
+def test_empty_input_to_tag_text_is_an_error():
+    from click.testing import CliRunner
+
+    from harvest.cli import cli
+    result = CliRunner().invoke(cli, ["tag-text"], input=" \n\n")
+    assert result.exit_code == 2
+    assert result.output.strip() == "Error: no text on stdin (expected a title line, then the abstract)"
+
+
+def test_inline_labels_split_like_pubmed_sections():
+    paper = paper_from_text("Title\nBACKGROUND: Earlier work. METHODS AND ANALYSIS: We will recruit 40. "
+                            "Results: Pain fell (p = 0.01). Trial registration: NCT01234567.")
+    assert [(s["label"], s["text"]) for s in paper["sections"]] == [
+        ("BACKGROUND", "Earlier work."), ("METHODS AND ANALYSIS", "We will recruit 40."),
+        ("Results", "Pain fell (p = 0.01)."), ("Trial registration", "NCT01234567.")]
+
+
+def _comparable(tags: list[dict]) -> dict:
+    return {"design": {t["value"] for t in tags if t["kind"] == "design"},
+            "dose": {t["value"] for t in tags if t["kind"] == "dose"},
+            "sample_size": {t["value"] for t in tags if t["kind"] == "sample_size"},
+            "direction": {t["value"]: t["detail"].get("direction") for t in tags if t["kind"] == "outcome"}}
+
+
+def test_one_paragraph_and_line_separated_forms_give_the_same_tags():
+    """Every labelled text, re-laid as one MEDLINE-style paragraph, tags the same."""
+    evaluate = _eval_module()
+    compared = 0
+    for item in evaluate.load_items():
+        title, *lines = item["text"].strip("\n").split("\n")
+        if len(lines) < 2:
+            continue
+        paragraph = title + "\n" + " ".join(line.strip() for line in lines)
+        fields = {k: item.get(k, []) for k in ("publication_types", "mesh")}
+        lines_form = _comparable(tag_paper({**paper_from_text(item["text"]), **fields}))
+        paragraph_form = _comparable(tag_paper({**paper_from_text(paragraph), **fields}))
+        assert paragraph_form == lines_form, item["id"]
+        compared += 1
+    assert compared >= 10
+
+
+# ------------------------------------------------------- dose-band boundaries (issue 12)
+
+@pytest.mark.parametrize("written, band", [
+    ("0.09 mg", "ultra_low"), ("0.1 mg", "very_low"),     # ultra_low: below 0.1
+    ("0.99 mg", "very_low"), ("1 mg", "low"),             # very_low: below 1
+    ("10 mg", "low"), ("10.5 mg", "intermediate"),        # low: at most 10
+    ("24.9 mg", "intermediate"), ("25 mg", "standard"),   # intermediate: below 25
+    ("100 µg", "very_low"), ("99 µg", "ultra_low"),       # the same bounds written in micrograms
+])
+def test_dose_band_boundaries(written, band):
+    [dose] = _tags(f"LDN case\nShe took naltrexone {written} daily.", "dose")
+    assert dose["detail"]["band"] == band
+    assert tagger.dose_band(dose["detail"]["max_mg_per_day"]) == band
+
+
+def test_per_arm_counts_give_way_to_the_stated_total():
+    text = "LDN trial\nPatients were randomised to LDN or placebo, 60 per arm (120 in total), for 12 weeks."
+    assert _values(text, "sample_size") == {"120"}
