@@ -25,6 +25,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .caseless import Caseless
+
 MODEL_PATH = Path(__file__).with_name("findings_model.json")
 FINDINGS = ("significantly_increased", "significantly_decreased", "no_significant_difference")
 
@@ -72,13 +74,13 @@ class Cues:
         # Case matters for abbreviations: "OR" is a ratio, "or" a conjunction.
         self.ratio = re.compile(rf"(?i:{_phrases(d['ratio_cues']).pattern})|\b(?:{'|'.join(d['ratio_abbreviations'])})\b")
         decimal = r"[−+-]?\d*[.·]?\d+"
-        self.p_value = re.compile(rf"\bp\s*(?P<op>[=<>≤≥]|&lt;|&gt;)\s*(?P<p>{decimal})", re.I)
-        self.ci = re.compile(
-            rf"(?:\bCI|confidence interval)[\s:,\[(]*(?P<lo>{decimal})%?\s*(?:to|,|;|–|—)\s*(?P<hi>{decimal})", re.I)
+        self.p_value = Caseless(rf"\bp\s*(?P<op>[=<>≤≥]|&lt;|&gt;)\s*(?P<p>{decimal})")
+        self.ci = Caseless(
+            rf"(?:\bCI|confidence interval)[\s:,\[(]*(?P<lo>{decimal})%?\s*(?:to|,|;|–|—)\s*(?P<hi>{decimal})")
 
 
-def _phrases(phrases) -> re.Pattern:
-    return re.compile(r"(?<!\w)(?:" + "|".join(sorted(phrases, key=len, reverse=True)) + r")(?!\w)", re.I)
+def _phrases(phrases) -> Caseless:
+    return Caseless(r"(?<!\w)(?:" + "|".join(sorted(phrases, key=len, reverse=True)) + r")(?!\w)")
 
 
 def default_cues() -> Cues:

@@ -20,12 +20,12 @@ from pathlib import Path
 import yaml
 
 from . import findings
+from .caseless import Caseless
 
 VOCABULARY_PATH = Path(__file__).with_name("vocabulary.yml")
 # Bump when the rules in this file change; the vocabulary hash covers YAML edits.
 RULES_VERSION = "1.0"
 
-_FLAGS = re.IGNORECASE
 
 
 def load_vocabulary(path: Path = VOCABULARY_PATH) -> tuple[dict, str]:
@@ -41,9 +41,9 @@ def _alternation(phrases) -> str:
     return "(?:" + "|".join(sorted(phrases, key=len, reverse=True)) + ")"
 
 
-def _words(phrases) -> re.Pattern:
+def _words(phrases) -> Caseless:
     """Phrases as whole words, case-insensitive."""
-    return re.compile(r"(?<!\w)" + _alternation(phrases) + r"(?!\w)", _FLAGS)
+    return Caseless(r"(?<!\w)" + _alternation(phrases) + r"(?!\w)")
 
 
 def _joiners(joiners) -> list[str]:
@@ -63,7 +63,7 @@ class Labelled:
     def __init__(self, entries) -> None:
         entries = sorted(entries, key=lambda e: len(e[1]), reverse=True)
         self.pattern = _words([phrase for _, phrase in entries])
-        self.entries = [(label, re.compile(phrase, _FLAGS)) for label, phrase in entries]
+        self.entries = [(label, Caseless(phrase)) for label, phrase in entries]
         self.labels: dict[str, object] = {}
 
     def label_of(self, hit: str):
@@ -100,13 +100,13 @@ class Rules:
 
     def __init__(self, vocab: dict) -> None:
         self.vocab = v = vocab
-        self.abbreviation = re.compile(_alternation(v["sentences"]["abbreviations"]) + r"\.?", _FLAGS)
+        self.abbreviation = Caseless(_alternation(v["sentences"]["abbreviations"]) + r"\.?")
         self.sentence_boundary = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\s*\n\s*")
         self.background_labels = {label.upper() for label in v["sections"]["background"]}
         self.not_results_labels = {label.upper() for label in v["sections"]["not_results"]}
         self.conclusion_labels = {label.upper() for label in v["sections"]["conclusions"]}
         self.speculative = _words(v["sections"]["speculative_cues"])
-        self.own_study = re.compile(r"(?<!\w)" + _alternation(v["sections"]["own_study_cues"]) + r"\s+(?:[\w-]+\s+){0,3}$", _FLAGS)
+        self.own_study = Caseless(r"(?<!\w)" + _alternation(v["sections"]["own_study_cues"]) + r"\s+(?:[\w-]+\s+){0,3}$")
         self._compile_numbers(v["numbers"])
         self._compile_design(v["design"])
         self.publication_types = v["publication_types"]
@@ -144,29 +144,29 @@ class Rules:
     def _compile_drugs_and_doses(self, drugs: dict, doses: dict) -> None:
         entries = [("target", p) for p in drugs["target"]] + [("other", p) for p in drugs["other"]]
         self.drug = Labelled(entries)
-        self.unit_mg = {re.compile(p + "$", _FLAGS): mg for p, mg in doses["mass_units"].items()}
+        self.unit_mg = {Caseless(p + "$"): mg for p, mg in doses["mass_units"].items()}
         number = r"\d+(?:[.,·]\d+)?"
         between = doses["between_range"]
         joiner = _alternation(_joiners(doses["range_joiners"] + doses["list_joiners"] + [between["joiner"]]))
         per_kg = _alternation(doses["per_kg"])
         per_day = _alternation(doses["per_day"])
         frequency = _alternation(doses["frequency"])
-        self.dose = re.compile(
+        self.dose = Caseless(
             rf"(?<![\w.,·])(?P<nums>{number}(?:\s*{joiner}\s*{number})*)\s*"
             rf"(?P<unit>{_alternation(doses['mass_units'])})(?!\w)"
-            rf"(?P<kg>\s*{per_kg})?(?P<rate>\s*{per_day}(?!\w))?(?P<freq>\s+{frequency}(?!\w))?", _FLAGS)
+            rf"(?P<kg>\s*{per_kg})?(?P<rate>\s*{per_day}(?!\w))?(?P<freq>\s+{frequency}(?!\w))?")
         self.dose_number = re.compile(number)
         # At most two words, none of them a coordinator, between a dose and the drug named after it.
         coordinator = _alternation(doses["not_between_dose_and_drug"])
-        self.dose_then_drug = re.compile(rf"\s*(?:(?!{coordinator}\b)[a-z-]+\s+){{0,2}}", _FLAGS)
-        self.range_joiner = re.compile(r"\s*" + _alternation(_joiners(doses["range_joiners"])) + r"\s*", _FLAGS)
-        self.range_inside = re.compile(r"\d\s*" + _alternation(_joiners(doses["range_joiners"])) + r"\s*\d", _FLAGS)
-        self.between_opener = re.compile(rf"(?<!\w){between['opener']}\s*$", _FLAGS)
-        self.between_joiner = re.compile(rf"\s*{between['joiner']}\s*", _FLAGS)
-        self.not_a_dose = re.compile(r"\s*" + _alternation(doses["not_a_dose_after"]), _FLAGS)
-        self.frequency = [(re.compile(p, _FLAGS), n) for p, n in doses["frequency"].items()]
+        self.dose_then_drug = Caseless(rf"\s*(?:(?!{coordinator}\b)[a-z-]+\s+){{0,2}}")
+        self.range_joiner = Caseless(r"\s*" + _alternation(_joiners(doses["range_joiners"])) + r"\s*")
+        self.range_inside = Caseless(r"\d\s*" + _alternation(_joiners(doses["range_joiners"])) + r"\s*\d")
+        self.between_opener = Caseless(rf"(?<!\w){between['opener']}\s*$")
+        self.between_joiner = Caseless(rf"\s*{between['joiner']}\s*")
+        self.not_a_dose = Caseless(r"\s*" + _alternation(doses["not_a_dose_after"]))
+        self.frequency = [(Caseless(p), n) for p, n in doses["frequency"].items()]
         self.titration = _words(doses["titration_cues"])
-        self.continuation = re.compile(r"(?<!\w)" + _alternation(doses["continuation_cues"]) + r"\s*$", _FLAGS)
+        self.continuation = Caseless(r"(?<!\w)" + _alternation(doses["continuation_cues"]) + r"\s*$")
         self.bands = doses["bands"]
 
     def _compile_outcomes(self, v: dict) -> None:
@@ -185,7 +185,7 @@ class Rules:
         self.outcome_cue = _words(v["outcome_cues"])
         self.non_result = _words(v["non_result_cues"])
         breaks = [re.escape(b) if not b.isalpha() else rf"\b{b}\b" for b in v["clause_breaks"]]
-        self.clause_break = re.compile(_alternation(breaks), _FLAGS)
+        self.clause_break = Caseless(_alternation(breaks))
         d = v["direction"]
         self.result_cues = (self.outcome_cue, _words(d["null_before"] + d["null_clause"] + d["worse"] + d["improved"]
                                                      + d["decrease"] + d["increase"]))
@@ -200,10 +200,10 @@ class Rules:
         self.adverse_event = Labelled(entries)
         self.adverse_events_outcome = Outcome(v["adverse_events_outcome"], "lower_better")
         self.adverse_event_cue = _words(v["adverse_event_cues"]["anywhere"])
-        self.adverse_event_reason = re.compile(
-            r"(?<!\w)" + _alternation(v["adverse_event_cues"]["before_name"]) + r"(?!\w)", _FLAGS)
-        self.adverse_event_negation = re.compile(
-            r"(?<!\w)" + _alternation(v["adverse_event_negations"]) + r"\s+(?:\w+\s+){0,3}$", _FLAGS)
+        self.adverse_event_reason = Caseless(
+            r"(?<!\w)" + _alternation(v["adverse_event_cues"]["before_name"]) + r"(?!\w)")
+        self.adverse_event_negation = Caseless(
+            r"(?<!\w)" + _alternation(v["adverse_event_negations"]) + r"\s+(?:\w+\s+){0,3}$")
 
     def _compile_sample_size(self, s: dict) -> None:
         gap = rf"(?:\s+[\w-]+){{0,{s['max_words_between']}}}?"
@@ -211,22 +211,22 @@ class Rules:
         auxiliary = _alternation(s["auxiliaries"])
         role_cues = _alternation([cue for cues in s["roles"].values() for cue in cues])
         # "31 women", "84 of 97 screened patients", or a bare count before a role: "104 completed".
-        self.count = re.compile(
+        self.count = Caseless(
             rf"(?P<num>{self.count_number})(?:\s+of\s+(?:the\s+)?{self.count_number})?"
-            rf"(?:{gap}\s+{nouns}(?!\w)|\s+(?:{auxiliary}\s+)?(?={role_cues}\b))", _FLAGS)
+            rf"(?:{gap}\s+{nouns}(?!\w)|\s+(?:{auxiliary}\s+)?(?={role_cues}\b))")
         self.count_roles = [(role, _words(cues)) for role, cues in s["roles"].items()]
-        self.not_a_count = re.compile(_alternation(s["not_after_number"]), _FLAGS)
+        self.not_a_count = Caseless(_alternation(s["not_after_number"]))
         self.subgroup = re.compile(_alternation(s["subgroup_after"]))
         self.group_size = re.compile(s["group_size"])
         self.total_count = re.compile(s["total"])
         self.segment_break = re.compile(r"[,;]")
 
     def _compile_duration(self, d: dict) -> None:
-        self.weeks_per_unit = {re.compile(p + "$", _FLAGS): w for p, w in d["weeks_per_unit"].items()}
-        self.duration = re.compile(
+        self.weeks_per_unit = {Caseless(p + "$"): w for p, w in d["weeks_per_unit"].items()}
+        self.duration = Caseless(
             rf"(?P<num>{self.count_number})(?:{self.range_joiner.pattern}(?P<num2>{self.count_number}))?[\s-]*"
-            rf"(?P<unit>{_alternation(d['weeks_per_unit'])})(?!\w)", _FLAGS)
-        self.duration_right_after = re.compile(r"(?<!\w)" + _alternation(d["not_right_after"]) + r"\s*$", _FLAGS)
+            rf"(?P<unit>{_alternation(d['weeks_per_unit'])})(?!\w)")
+        self.duration_right_after = Caseless(r"(?<!\w)" + _alternation(d["not_right_after"]) + r"\s*$")
         self.duration_in_phrase = _words(d["not_in_phrase_with"])
         self.duration_followed_by = _words(d["not_followed_by"])
 
@@ -403,7 +403,7 @@ def _doses_in_match(m: re.Match, sentence: Sentence, rules: Rules) -> list[Dose]
     times = next((n for p, n in rules.frequency if m["freq"] and p.search(m["freq"])), 1)
     scale = unit_mg * (1 if per_kg else times)
     numbers = [_number(n) * scale for n in rules.dose_number.findall(m["nums"])]
-    value = m.group().strip()
+    value = sentence.text[m.start():m.end()].strip()  # as written (m is on lower-cased text)
     is_range = rules.range_inside.search(m["nums"]) or (
         len(numbers) == 2 and rules.between_opener.search(sentence.text[:m.start()]))
     if is_range or len(numbers) == 1:
@@ -773,7 +773,7 @@ def tag_duration(sentences: list[Sentence], rules: Rules = RULES) -> list[dict]:
                 continue
             weeks = _weeks(m, rules)
             if best is None or weeks > best[0]:
-                best = (weeks, m.group(), sentence)
+                best = (weeks, sentence.text[m.start():m.end()], sentence)
     if best is None:
         return []
     weeks, written, sentence = best
