@@ -22,6 +22,7 @@ import json
 import math
 import re
 from collections import Counter
+from functools import lru_cache
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -90,6 +91,7 @@ def default_cues() -> Cues:
 
 
 
+@lru_cache(maxsize=4096)  # arm and outcome names recur from statement to statement
 def _key_words(name: str | None) -> frozenset[str]:
     return frozenset(w for w in _WORD.findall((name or "").lower())
                      if w not in _COMMON and (len(w) > 2 or any(c.isdigit() for c in w)))
@@ -124,19 +126,20 @@ class Model:
         self.weights = {feature: (idf, coef) for feature, idf, coef in data["features"]}
 
     def predict(self, counts: Counter) -> str:
+        weights, log = self.weights, math.log
         scored, norm = [], 0.0
         for feature, count in counts.items():
-            known = self.weights.get(feature)
+            known = weights.get(feature)
             if known:
-                value = (1 + math.log(count)) * known[0]
+                value = known[0] if count == 1 else (1 + log(count)) * known[0]
                 scored.append((value, known[1]))
                 norm += value * value
-        norm = math.sqrt(norm) or 1.0
+        scale = 1 / (math.sqrt(norm) or 1.0)
         totals = list(self.intercept)
         for value, coef in scored:
-            for k, w in enumerate(coef):
-                totals[k] += value / norm * w
-        return self.classes[max(range(len(totals)), key=totals.__getitem__)]
+            value *= scale
+            totals = [t + value * w for t, w in zip(totals, coef)]
+        return self.classes[totals.index(max(totals))]
 
 
 class Reader:
@@ -144,6 +147,17 @@ class Reader:
 
     def __init__(self, cues: Cues, model: Model | None) -> None:
         self.cues, self.model = cues, model
+        self._memo: tuple = (None,)
+
+    def _analysis(self, text: str) -> tuple:
+        """(words, p values, significance readings, (between, within, weak between) phrase found)
+        of a text, kept for the last text: the tagger reads one clause for several outcomes in a row."""
+        if self._memo[0] != text:
+            c, ps = self.cues, self.p_values(text)
+            phrases = (bool(c.between.search(text)), bool(c.within.search(text)),
+                       bool(c.between_unless_within.search(text)))
+            self._memo = (text, _WORD.findall(text.lower()), ps, self.significance(text, ps), phrases)
+        return self._memo[1:]
 
     def arm_tokens(self, text: str, intervention: str | None, comparator: str | None,
                    outcome: str | None) -> list[str]:
@@ -153,7 +167,7 @@ class Reader:
         placebo" read alike. Generic comparator words ("placebo", "control")
         stand for the comparator when its name shares no word with the text."""
         arm_i, arm_c, named = _key_words(intervention), _key_words(comparator), _key_words(outcome)
-        words = _WORD.findall(text.lower())
+        words = self._analysis(text)[0]
         if not arm_c & set(words):
             arm_c = arm_c | self.cues.comparator_words
         tokens: list[str] = []
@@ -239,33 +253,27 @@ class Reader:
     def comparison(self, text: str, tokens: list[str]) -> str | None:
         """between_groups when both arms are named or a between-arm phrase is
         used; within_group for change over time in one arm; else None."""
-        if (INTERVENTION in tokens and COMPARATOR in tokens) or self.cues.between.search(text):
+        between, within, weak_between = self._analysis(text)[3]
+        if (INTERVENTION in tokens and COMPARATOR in tokens) or between:
             return "between_groups"
-        if self.cues.within.search(text):
+        if within:
             return "within_group"
-        if self.cues.between_unless_within.search(text):
-            return "between_groups"
-        return None
+        return "between_groups" if weak_between else None
 
     def readings(self, text: str, tokens: list[str], polarity: str | None = None,
-                 ps: list[tuple[str, float]] | None = None, compared: str | None = "") -> list[str]:
+                 compared: str | None = "") -> list[str]:
         """The rules' readings of a statement; the model weighs them as features.
-        (`ps` and `compared`: the p values and comparison, when already read.)"""
-        found = self.significance(text, self.p_values(text) if ps is None else ps)
+        (`compared`: the comparison, when already read.)"""
+        found = list(self._analysis(text)[2])
         found.append({1: "DIR_UP", -1: "DIR_DOWN", 0: "DIR_NONE"}[self.direction(tokens, polarity)])
         found.append(f"CMP_{self.comparison(text, tokens) if compared == '' else compared}".upper())
         return found
 
-    def feature_text(self, text: str, intervention=None, comparator=None, outcome=None) -> str:
-        """The statement as the model sees it, space-separated (for training)."""
-        tokens = self.arm_tokens(text, intervention, comparator, outcome)
-        return " ".join(tokens + self.readings(text, tokens) * 2)
-
     def read(self, text: str, intervention: str | None = None, comparator: str | None = None,
              outcome: str | None = None, polarity: str | None = None) -> Reading:
         tokens = self.arm_tokens(text, intervention, comparator, outcome)
-        ps, compared = self.p_values(text), self.comparison(text, tokens)
-        readings = self.readings(text, tokens, polarity, ps, compared)
+        ps, compared = self._analysis(text)[1], self.comparison(text, tokens)
+        readings = self.readings(text, tokens, polarity, compared)
         # No p value, interval, (non)significance, comparative or table row
         # of figures: no result stated.
         states_result = any(not r.startswith(("DIR_NONE", "CMP_")) for r in readings) \

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from . import findings
-from .caseless import Caseless
+from .caseless import Caseless, lower
 
 VOCABULARY_PATH = Path(__file__).with_name("vocabulary.yml")
 # Bump when the rules in this file change; the vocabulary hash covers YAML edits.
@@ -77,6 +77,22 @@ class Labelled:
         return [(label, m) for label, m in hits if label is not None]
 
 
+def _literal_prefixes(phrases) -> tuple[str, ...] | None:
+    """The literal text every match of each phrase starts with ("randomi" for
+    "randomi[sz]ed"), lower-cased; None when some phrase starts with no literal
+    of two or more characters. A text without any of them cannot match."""
+    prefixes = []
+    for phrase in phrases:
+        literal = re.match(r"[\w\- ]*", phrase).group()
+        rest = phrase[len(literal):]
+        if rest[:1] in ("?", "*", "{"):  # the last character is optional
+            literal = literal[:-1]
+        if len(literal) < 2:
+            return None
+        prefixes.append(literal.lower())
+    return tuple(prefixes)
+
+
 def _blank(text: str, spans) -> str:
     """Text with the spans replaced by spaces, so offsets stay valid."""
     chars = list(text)
@@ -131,7 +147,8 @@ class Rules:
         self.count_number = rf"(?:{digits}|(?<!\w){words}(?!\w))"
 
     def _compile_design(self, design: dict) -> None:
-        self.design_rules = [(rule["values"], _words(rule["phrases"])) for rule in design["rules"]]
+        self.design_rules = [(rule["values"], _words(rule["phrases"]), _literal_prefixes(rule["phrases"]))
+                             for rule in design["rules"]]
         # One scan tells whether a sentence needs the ordered rules at all.
         self.any_design_cue = _words([p for rule in design["rules"] for p in rule["phrases"]])
         self.design_priority = design["priority"]
@@ -265,6 +282,14 @@ class Sentence:
     background: bool
     results: bool = True       # may state this paper's results (not aims or methods)
     conclusion: bool = False   # in a conclusions section
+    _drugs: list | None = None
+
+
+def _drugs_in(sentence: Sentence, rules: Rules) -> list[tuple[str, re.Match]]:
+    """(target / other, match) of the drugs a sentence names, found once per sentence."""
+    if sentence._drugs is None:
+        sentence._drugs = rules.drug.matches(sentence.text)
+    return sentence._drugs
 
 
 def _ends_with_abbreviation(text: str, rules: Rules) -> bool:
@@ -332,19 +357,27 @@ def parse_number(text: str, rules: Rules = RULES) -> float:
 # ---------------------------------------------------------------------- design
 
 def _design_in_text(sentences: list[Sentence], rules: Rules) -> dict[str, Sentence]:
-    """First sentence giving each design value; later rules do not see text claimed earlier."""
+    """First sentence giving each design value; later rules do not see text claimed earlier.
+
+    In a sentence about other or future studies ("further trials are needed")
+    only designs the paper calls its own count ("this pilot trial suggests").
+    """
     found: dict[str, Sentence] = {}
     for sentence in sentences:
-        if sentence.background or rules.speculative.search(sentence.text) \
-                or not rules.any_design_cue.search(sentence.text):
+        if sentence.background or not rules.any_design_cue.search(sentence.text):
             continue
+        speculative = rules.speculative.search(sentence.text)
         text = sentence.text
-        for values, pattern in rules.design_rules:
+        for values, pattern, prefixes in rules.design_rules:
+            if prefixes and not any(p in lower(text) for p in prefixes):
+                continue  # cheap test first: most rules cannot match
             spans = [m.span() for m in pattern.finditer(text)]
-            if spans:
+            if not spans:
+                continue
+            if not speculative or any(rules.own_study.search(text[:start]) for start, _ in spans):
                 for value in values:
                     found.setdefault(value, sentence)
-                text = _blank(text, spans)
+            text = _blank(text, spans)
     return found
 
 
@@ -450,7 +483,7 @@ def _join_ranges(doses: list[Dose], text: str, rules: Rules) -> list[Dose]:
 def _sentence_doses(sentence: Sentence, previous_drug: str, rules: Rules) -> tuple[list[Dose], str]:
     """Naltrexone doses of one sentence, and the last drug it names."""
     text = sentence.text
-    drugs = rules.drug.matches(text)
+    drugs = _drugs_in(sentence, rules)
     doses = []
     for m in rules.dose.finditer(text):
         if rules.not_a_dose.match(text, m.end("unit")):
@@ -528,8 +561,9 @@ def tag_doses(sentences: list[Sentence], designs: set[str], rules: Rules = RULES
 def _clauses(text: str, rules: Rules) -> list[tuple[int, int]]:
     """Clause spans, split at clause breaks that are not inside parentheses."""
     spans, start = [], 0
+    bracketed = "(" in text
     for m in rules.clause_break.finditer(text):
-        if text.count("(", 0, m.start()) <= text.count(")", 0, m.start()):
+        if not bracketed or text.count("(", 0, m.start()) <= text.count(")", 0, m.start()):
             spans.append((start, m.start()))
             start = m.end()
     spans.append((start, len(text)))
@@ -618,7 +652,7 @@ def _outcome_mentions(sentence: Sentence, events: list, reads_direction: bool, c
     has_cue = any(p.search(text) for p in rules.result_cues)
     reads = reads_direction and not rules.non_result.search(text)
     clauses = _clauses(text, rules) if reads else []
-    drugs = rules.drug.matches(text) if reads else []
+    drugs = _drugs_in(sentence, rules) if reads else []
     # A named adverse event is an adverse-events outcome; its direction is not read.
     mentions = [Mention(rules.adverse_events_outcome, sentence, None)] if events else []
     for outcome, m in rules.outcome.matches(text):

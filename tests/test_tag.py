@@ -436,3 +436,34 @@ def test_dose_band_boundaries(written, band):
 def test_per_arm_counts_give_way_to_the_stated_total():
     text = "LDN trial\nPatients were randomised to LDN or placebo, 60 per arm (120 in total), for 12 weeks."
     assert _values(text, "sample_size") == {"120"}
+
+
+def test_own_design_counts_in_a_sentence_that_also_speculates():
+    text = ("LDN in fibromyalgia\nThe findings of this pilot trial suggest that LDN is not superior to placebo. "
+            "Further randomised trials are needed.")
+    assert _values(text, "design") == {"pilot"}  # "randomised" is about other trials
+
+
+@pytest.mark.parametrize("sentence", ["I report a patient with fibromyalgia who took LDN 4.5 mg.",
+                                      "This is a report of a case of fibromyalgia treated with LDN."])
+def test_first_person_and_report_of_a_case_are_case_reports(sentence):
+    assert "case_report" in _values("LDN in fibromyalgia\n" + sentence, "design")
+
+
+def test_in_response_to_alone_does_not_make_a_letter():
+    text = "LDN in fibromyalgia: a pilot crossover trial\nIn response to patient demand we ran a pilot crossover trial."
+    assert _values(text, "design") == {"pilot", "crossover"}
+    assert "letter" in _values("Reply\nIn response to the letter by Smith, we agree.", "design")
+
+
+def test_a_reviews_list_of_included_studies_is_not_its_design():
+    text = ("LDN for pain: a systematic review\nEight studies were included: two RCTs, three case series "
+            "and two case reports.")
+    assert _values(text, "design") == {"systematic_review"}
+
+
+def test_secondary_analyses_within_a_primary_trial_do_not_make_it_secondary():
+    primary = "LDN in fibromyalgia: a randomised trial\nSecondary and post hoc analyses showed no further effects."
+    secondary = "Sleep with LDN: secondary and post hoc analyses of a randomised trial\nWe examined sleep."
+    assert "secondary_analysis" not in _values(primary, "design")
+    assert "secondary_analysis" in _values(secondary, "design")
