@@ -201,8 +201,11 @@ class Rules:
         self.outcome_masks = _words(v["outcome_masks"])
         self.outcome_cue = _words(v["outcome_cues"])
         self.non_result = _words(v["non_result_cues"])
-        breaks = [re.escape(b) if not b.isalpha() else rf"\b{b}\b" for b in v["clause_breaks"]]
-        self.clause_break = Caseless(_alternation(breaks))
+        # Symbols, then words as whole words: one word boundary test for all
+        # the words is much faster than one per word.
+        symbols = [re.escape(b) for b in v["clause_breaks"] if not b.isalpha()]
+        words = _words([b for b in v["clause_breaks"] if b.isalpha()]).pattern
+        self.clause_break = Caseless(_alternation(symbols + [words]))
         d = v["direction"]
         self.result_cues = (self.outcome_cue, _words(d["null_before"] + d["null_clause"] + d["worse"] + d["improved"]
                                                      + d["decrease"] + d["increase"]))
@@ -369,8 +372,10 @@ def _design_in_text(sentences: list[Sentence], rules: Rules) -> dict[str, Senten
         speculative = rules.speculative.search(sentence.text)
         text = sentence.text
         for values, pattern, prefixes in rules.design_rules:
-            if prefixes and not any(p in lower(text) for p in prefixes):
-                continue  # cheap test first: most rules cannot match
+            if prefixes:
+                lowered = lower(text)
+                if not any(p in lowered for p in prefixes):
+                    continue  # cheap test first: most rules cannot match
             spans = [m.span() for m in pattern.finditer(text)]
             if not spans:
                 continue
@@ -637,7 +642,7 @@ def _adverse_events_in(sentence: Sentence, rules: Rules) -> list[tuple[str, re.M
 
 
 def _outcome_mentions(sentence: Sentence, events: list, reads_direction: bool, controlled: bool,
-                      rules: Rules) -> list[Mention]:
+                      settled: set[str], rules: Rules) -> list[Mention]:
     """Outcomes a sentence reports, each with the direction the result reader finds.
 
     Adverse-event names and non-outcome phrases ("chronic pain") are blanked
@@ -645,7 +650,8 @@ def _outcome_mentions(sentence: Sentence, events: list, reads_direction: bool, c
     instrument name does not. Only a between-group statement sets a
     direction (in a controlled study, so does a result that names no
     comparison); a change within one arm is kept as detail. Sentences
-    describing what was measured or planned are not read.
+    describing what was measured or planned are not read, nor are outcomes
+    `settled` (given a direction by an earlier sentence: the first one counts).
     """
     text = _blank(sentence.text, [m.span() for _, m in events] +
                   [m.span() for m in rules.outcome_masks.finditer(sentence.text)])
@@ -659,7 +665,7 @@ def _outcome_mentions(sentence: Sentence, events: list, reads_direction: bool, c
         if outcome.needs_cue and not has_cue:
             continue
         mention = Mention(outcome, sentence, None)
-        if reads:
+        if reads and outcome.value not in settled:
             direction, comparison = _read_result(text, _clause_of(m.span(), clauses), m, outcome, drugs, rules)
             if comparison == "between_groups" or (comparison is None and controlled):
                 mention.direction = direction
@@ -694,6 +700,7 @@ def tag_outcomes(sentences: list[Sentence], designs: set[str] = frozenset(), con
     or active comparator), so a result naming no comparison compares them."""
     by_value: dict[str, list[Mention]] = {}
     events: dict[str, dict] = {}
+    settled: set[str] = set()
     for sentence in sentences:
         if sentence.background:
             continue
@@ -702,8 +709,10 @@ def tag_outcomes(sentences: list[Sentence], designs: set[str] = frozenset(), con
             events.setdefault(name, _tag("adverse_event", name, sentence))
         reads = _reads_direction(sentence, designs, rules)
         compares = controlled or bool(rules.pooled_cue.search(sentence.text))  # "the pooled effect on pain"
-        for mention in _outcome_mentions(sentence, named, reads, compares, rules):
+        for mention in _outcome_mentions(sentence, named, reads, compares, settled, rules):
             by_value.setdefault(mention.outcome.value, []).append(mention)
+            if mention.direction:
+                settled.add(mention.outcome.value)
     outcomes = []
     for value, mentions in by_value.items():
         best = _best_mention(mentions)
