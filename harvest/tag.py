@@ -23,8 +23,9 @@ from . import findings
 from .caseless import Caseless, lower
 
 VOCABULARY_PATH = Path(__file__).with_name("vocabulary.yml")
-# Bump when the rules in this file change; the vocabulary hash covers YAML edits.
-RULES_VERSION = "1.0"
+# Bump when the rules in this file or in findings.py change; the vocabulary and
+# result-reader model hashes cover edits to those files.
+RULES_VERSION = "2.0"
 
 
 
@@ -266,7 +267,8 @@ class Rules:
 
 _VOCABULARY, _VOCABULARY_HASH = load_vocabulary()
 RULES = Rules(_VOCABULARY)
-TAGGER_VERSION = f"{RULES_VERSION}+vocab.{_VOCABULARY_HASH}"
+_MODEL_HASH = hashlib.sha256(findings.MODEL_PATH.read_bytes()).hexdigest()[:12]
+TAGGER_VERSION = f"{RULES_VERSION}+vocab.{_VOCABULARY_HASH}+reader.{_MODEL_HASH}"
 # The public values of the kinds curators fill in by hand (checked by curate.validate).
 VOCABULARY_VALUES = {
     "design": {value for rule in _VOCABULARY["design"]["rules"] for value in rule["values"]},
