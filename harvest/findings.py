@@ -22,8 +22,8 @@ import json
 import math
 import re
 from collections import Counter
-from functools import lru_cache
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from .caseless import Caseless

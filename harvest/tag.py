@@ -28,7 +28,6 @@ VOCABULARY_PATH = Path(__file__).with_name("vocabulary.yml")
 RULES_VERSION = "2.0"
 
 
-
 def load_vocabulary(path: Path = VOCABULARY_PATH) -> tuple[dict, str]:
     """The parsed vocabulary and a short hash of the file's bytes."""
     raw = path.read_bytes()
@@ -916,7 +915,7 @@ def split_inline_sections(sections: list[dict]) -> list[dict]:
     split = []
     for section in sections:
         text, label = section.get("text") or "", section.get("label")
-        if label is None and (m := _SECTION_LABEL.match(text)) and "\n" not in m.group(1):
+        if label is None and (m := _SECTION_LABEL.match(text)):
             label, text = m.group(1), text[m.start(2):]
         pieces, start = [], 0
         for m in _INLINE_LABEL.finditer(text):
