@@ -122,23 +122,27 @@ class Model:
     def __init__(self, path: Path = MODEL_PATH) -> None:
         data = json.loads(path.read_text(encoding="utf-8"))
         self.classes = data["classes"]
+        if len(self.classes) != len(FINDINGS):
+            raise ValueError(f"{path.name}: expected {len(FINDINGS)} classes, found {len(self.classes)}")
         self.intercept = data["intercept"]
-        self.weights = {feature: (idf, coef) for feature, idf, coef in data["features"]}
+        # feature -> (idf, weight of each class), flat for a fast inner loop
+        self.weights = {feature: (idf, *coef) for feature, idf, coef in data["features"]}
 
     def predict(self, counts: Counter) -> str:
         weights, log = self.weights, math.log
-        scored, norm = [], 0.0
+        norm = a = b = c = 0.0
         for feature, count in counts.items():
             known = weights.get(feature)
             if known:
-                value = known[0] if count == 1 else (1 + log(count)) * known[0]
-                scored.append((value, known[1]))
+                idf, wa, wb, wc = known
+                value = idf if count == 1 else (1 + log(count)) * idf
                 norm += value * value
+                a += value * wa
+                b += value * wb
+                c += value * wc
+        # L2 normalisation scales every class's sum alike, so it is applied once at the end
         scale = 1 / (math.sqrt(norm) or 1.0)
-        totals = list(self.intercept)
-        for value, coef in scored:
-            value *= scale
-            totals = [t + value * w for t, w in zip(totals, coef)]
+        totals = [i + t * scale for i, t in zip(self.intercept, (a, b, c))]
         return self.classes[totals.index(max(totals))]
 
 

@@ -602,8 +602,10 @@ def _read_result(text: str, clause: tuple[int, int], hit: re.Match, outcome: Out
     part = reader.read(text[clause[0]:clause[1]], *args)
     if part.finding and part.comparison or clause == (0, len(text)):
         return _direction(part.finding, outcome.polarity), part.comparison
+    if part.finding:  # only the comparison is read from the sentence
+        return _direction(part.finding, outcome.polarity), reader.comparison(text, reader.arm_tokens(text, *args[:3]))
     whole = reader.read(text, *args)
-    return _direction(part.finding or whole.finding, outcome.polarity), part.comparison or whole.comparison
+    return _direction(whole.finding, outcome.polarity), part.comparison or whole.comparison
 
 
 @dataclass
