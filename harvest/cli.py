@@ -9,7 +9,7 @@ import click
 import yaml
 from tqdm import tqdm
 
-from . import curate, fetch, parse, pipeline, refs, store, tag
+from . import curate, fetch, findings, parse, pipeline, refs, store, tag
 from .dois import read_doi_lines
 
 DEFAULT_SOURCES = Path(__file__).parent / "sources.yml"
@@ -107,9 +107,45 @@ def tag_text():
     \b
     Example:
         printf 'LDN in fibromyalgia\\nWomen took 4.5 mg naltrexone daily.' | kb tag-text
+
+    Empty input is an error (exit status 2).
     """
-    for found in tag.tag_text(sys.stdin.read()):
+    text = sys.stdin.read()
+    if not text.strip():
+        click.echo("Error: no text on stdin (expected a title line, then the abstract)", err=True)
+        sys.exit(2)
+    for found in tag.tag_text(text):
         click.echo(json.dumps({k: found[k] for k in ("kind", "value", "detail", "evidence")}))
+
+
+@cli.command("read-finding")
+def read_finding():
+    """Read result statements: one JSON object per line on stdin, one answer per line, in order.
+
+    \b
+    In:  {"text": ..., "intervention": ..., "comparator": ..., "outcome": ...}
+         (only "text" is required)
+    Out: {"finding": "significantly_increased" | "significantly_decreased" |
+          "no_significant_difference" | null, "comparison": "between_groups" |
+          "within_group" | null, "p_value": "< 0.001" | null, "evidence": ...}
+
+    The finding is the intervention's effect on the outcome relative to the
+    comparator, as in the Evidence Inference corpus. A bad line stops with a
+    one-line error naming its line number (exit status 2). Blank lines are skipped.
+
+    \b
+    Example:
+        echo '{"text": "Pain was lower with LDN than placebo (p = 0.01).", "intervention": "LDN"}' | kb read-finding
+    """
+    for number, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            answer = findings.read_json_line(line)
+        except ValueError as error:
+            click.echo(f"Error: stdin line {number}: {error}", err=True)
+            sys.exit(2)
+        click.echo(json.dumps(answer, ensure_ascii=False))
 
 
 @cli.command("check-refs")

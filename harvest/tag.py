@@ -19,11 +19,13 @@ from pathlib import Path
 
 import yaml
 
-VOCABULARY_PATH = Path(__file__).with_name("vocabulary.yml")
-# Bump when the rules in this file change; the vocabulary hash covers YAML edits.
-RULES_VERSION = "1.0"
+from . import findings
+from .caseless import Caseless, lower
 
-_FLAGS = re.IGNORECASE
+VOCABULARY_PATH = Path(__file__).with_name("vocabulary.yml")
+# Bump when the rules in this file or in findings.py change; the vocabulary and
+# result-reader model hashes cover edits to those files.
+RULES_VERSION = "2.0"
 
 
 def load_vocabulary(path: Path = VOCABULARY_PATH) -> tuple[dict, str]:
@@ -39,9 +41,9 @@ def _alternation(phrases) -> str:
     return "(?:" + "|".join(sorted(phrases, key=len, reverse=True)) + ")"
 
 
-def _words(phrases) -> re.Pattern:
+def _words(phrases) -> Caseless:
     """Phrases as whole words, case-insensitive."""
-    return re.compile(r"(?<!\w)" + _alternation(phrases) + r"(?!\w)", _FLAGS)
+    return Caseless(r"(?<!\w)" + _alternation(phrases) + r"(?!\w)")
 
 
 def _joiners(joiners) -> list[str]:
@@ -61,7 +63,7 @@ class Labelled:
     def __init__(self, entries) -> None:
         entries = sorted(entries, key=lambda e: len(e[1]), reverse=True)
         self.pattern = _words([phrase for _, phrase in entries])
-        self.entries = [(label, re.compile(phrase, _FLAGS)) for label, phrase in entries]
+        self.entries = [(label, Caseless(phrase)) for label, phrase in entries]
         self.labels: dict[str, object] = {}
 
     def label_of(self, hit: str):
@@ -73,6 +75,22 @@ class Labelled:
     def matches(self, text: str) -> list[tuple[object, re.Match]]:
         hits = [(self.label_of(m.group()), m) for m in self.pattern.finditer(text)]
         return [(label, m) for label, m in hits if label is not None]
+
+
+def _literal_prefixes(phrases) -> tuple[str, ...] | None:
+    """The literal text every match of each phrase starts with ("randomi" for
+    "randomi[sz]ed"), lower-cased; None when some phrase starts with no literal
+    of two or more characters. A text without any of them cannot match."""
+    prefixes = []
+    for phrase in phrases:
+        literal = re.match(r"[\w\- ]*", phrase).group()
+        rest = phrase[len(literal):]
+        if rest[:1] in ("?", "*", "{"):  # the last character is optional
+            literal = literal[:-1]
+        if len(literal) < 2:
+            return None
+        prefixes.append(literal.lower())
+    return tuple(prefixes)
 
 
 def _blank(text: str, spans) -> str:
@@ -98,10 +116,13 @@ class Rules:
 
     def __init__(self, vocab: dict) -> None:
         self.vocab = v = vocab
-        self.abbreviation = re.compile(_alternation(v["sentences"]["abbreviations"]) + r"\.?", _FLAGS)
+        self.abbreviation = Caseless(_alternation(v["sentences"]["abbreviations"]) + r"\.?")
         self.sentence_boundary = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\s*\n\s*")
         self.background_labels = {label.upper() for label in v["sections"]["background"]}
+        self.not_results_labels = {label.upper() for label in v["sections"]["not_results"]}
+        self.conclusion_labels = {label.upper() for label in v["sections"]["conclusions"]}
         self.speculative = _words(v["sections"]["speculative_cues"])
+        self.own_study = Caseless(r"(?<!\w)" + _alternation(v["sections"]["own_study_cues"]) + r"\s+(?:[\w-]+\s+){0,3}$")
         self._compile_numbers(v["numbers"])
         self._compile_design(v["design"])
         self.publication_types = v["publication_types"]
@@ -114,6 +135,7 @@ class Rules:
         self._compile_comparator(v["comparator"], v["drugs"]["other"])
         self._compile_population(v["population"])
         self.registry_ids = re.compile("|".join(f"(?:{p})" for p in v["registry_ids"]))
+        self.reader_cues = findings.Cues(v)
 
     def _compile_numbers(self, numbers: dict) -> None:
         self.number_values = {**numbers["units"], **numbers["tens"], **numbers["multipliers"]}
@@ -125,7 +147,8 @@ class Rules:
         self.count_number = rf"(?:{digits}|(?<!\w){words}(?!\w))"
 
     def _compile_design(self, design: dict) -> None:
-        self.design_rules = [(rule["values"], _words(rule["phrases"])) for rule in design["rules"]]
+        self.design_rules = [(rule["values"], _words(rule["phrases"]), _literal_prefixes(rule["phrases"]))
+                             for rule in design["rules"]]
         # One scan tells whether a sentence needs the ordered rules at all.
         self.any_design_cue = _words([p for rule in design["rules"] for p in rule["phrases"]])
         self.design_priority = design["priority"]
@@ -138,29 +161,29 @@ class Rules:
     def _compile_drugs_and_doses(self, drugs: dict, doses: dict) -> None:
         entries = [("target", p) for p in drugs["target"]] + [("other", p) for p in drugs["other"]]
         self.drug = Labelled(entries)
-        self.unit_mg = {re.compile(p + "$", _FLAGS): mg for p, mg in doses["mass_units"].items()}
+        self.unit_mg = {Caseless(p + "$"): mg for p, mg in doses["mass_units"].items()}
         number = r"\d+(?:[.,·]\d+)?"
         between = doses["between_range"]
         joiner = _alternation(_joiners(doses["range_joiners"] + doses["list_joiners"] + [between["joiner"]]))
         per_kg = _alternation(doses["per_kg"])
         per_day = _alternation(doses["per_day"])
         frequency = _alternation(doses["frequency"])
-        self.dose = re.compile(
+        self.dose = Caseless(
             rf"(?<![\w.,·])(?P<nums>{number}(?:\s*{joiner}\s*{number})*)\s*"
             rf"(?P<unit>{_alternation(doses['mass_units'])})(?!\w)"
-            rf"(?P<kg>\s*{per_kg})?(?P<rate>\s*{per_day}(?!\w))?(?P<freq>\s+{frequency}(?!\w))?", _FLAGS)
+            rf"(?P<kg>\s*{per_kg})?(?P<rate>\s*{per_day}(?!\w))?(?P<freq>\s+{frequency}(?!\w))?")
         self.dose_number = re.compile(number)
         # At most two words, none of them a coordinator, between a dose and the drug named after it.
         coordinator = _alternation(doses["not_between_dose_and_drug"])
-        self.dose_then_drug = re.compile(rf"\s*(?:(?!{coordinator}\b)[a-z-]+\s+){{0,2}}", _FLAGS)
-        self.range_joiner = re.compile(r"\s*" + _alternation(_joiners(doses["range_joiners"])) + r"\s*", _FLAGS)
-        self.range_inside = re.compile(r"\d\s*" + _alternation(_joiners(doses["range_joiners"])) + r"\s*\d", _FLAGS)
-        self.between_opener = re.compile(rf"(?<!\w){between['opener']}\s*$", _FLAGS)
-        self.between_joiner = re.compile(rf"\s*{between['joiner']}\s*", _FLAGS)
-        self.not_a_dose = re.compile(r"\s*" + _alternation(doses["not_a_dose_after"]), _FLAGS)
-        self.frequency = [(re.compile(p, _FLAGS), n) for p, n in doses["frequency"].items()]
+        self.dose_then_drug = Caseless(rf"\s*(?:(?!{coordinator}\b)[a-z-]+\s+){{0,2}}")
+        self.range_joiner = Caseless(r"\s*" + _alternation(_joiners(doses["range_joiners"])) + r"\s*")
+        self.range_inside = Caseless(r"\d\s*" + _alternation(_joiners(doses["range_joiners"])) + r"\s*\d")
+        self.between_opener = Caseless(rf"(?<!\w){between['opener']}\s*$")
+        self.between_joiner = Caseless(rf"\s*{between['joiner']}\s*")
+        self.not_a_dose = Caseless(r"\s*" + _alternation(doses["not_a_dose_after"]))
+        self.frequency = [(Caseless(p), n) for p, n in doses["frequency"].items()]
         self.titration = _words(doses["titration_cues"])
-        self.continuation = re.compile(r"(?<!\w)" + _alternation(doses["continuation_cues"]) + r"\s*$", _FLAGS)
+        self.continuation = Caseless(r"(?<!\w)" + _alternation(doses["continuation_cues"]) + r"\s*$")
         self.bands = doses["bands"]
 
     def _compile_outcomes(self, v: dict) -> None:
@@ -178,23 +201,18 @@ class Rules:
         self.outcome_masks = _words(v["outcome_masks"])
         self.outcome_cue = _words(v["outcome_cues"])
         self.non_result = _words(v["non_result_cues"])
-        breaks = [re.escape(b) if not b.isalpha() else rf"\b{b}\b" for b in v["clause_breaks"]]
-        self.clause_break = re.compile(_alternation(breaks), _FLAGS)
+        # Symbols, then words as whole words: one word boundary test for all
+        # the words is much faster than one per word.
+        symbols = [re.escape(b) for b in v["clause_breaks"] if not b.isalpha()]
+        words = _words([b for b in v["clause_breaks"] if b.isalpha()]).pattern
+        self.clause_break = Caseless(_alternation(symbols + [words]))
         d = v["direction"]
-        self.null_before = re.compile(_alternation(d["null_before"]) + r"(?!\w)", _FLAGS)
-        self.null_clause = re.compile(r"(?<!\w)" + _alternation(d["null_clause"]) + r"(?!\w)", _FLAGS)
-        self.worse = _words(d["worse"])
-        self.improved = _words(d["improved"])
-        self.decrease = _words(d["decrease"])
-        self.increase = _words(d["increase"])
-        self.direction_cue = _words(d["worse"] + d["improved"] + d["decrease"] + d["increase"])
-        self.alpha = d["alpha"]
-        # Case matters for abbreviations: "OR" is a ratio, "or" a conjunction.
-        self.ratio = re.compile(rf"(?i:{_words(d['ratio_cues']).pattern})|\b{_alternation(d['ratio_abbreviations'])}\b")
-        decimal = r"[−-]?\d*[.·]?\d+"
-        self.p_value = re.compile(rf"\bp\s*(?P<op>[=<>≤≥]|&lt;|&gt;)\s*(?P<p>{decimal})", _FLAGS)
-        self.ci = re.compile(
-            rf"(?:\bCI|confidence interval)[\s:,]*(?P<lo>{decimal})\s*(?:to|,|;|–|—)\s*(?P<hi>{decimal})", _FLAGS)
+        self.result_cues = (self.outcome_cue, _words(d["null_before"] + d["null_clause"] + d["worse"] + d["improved"]
+                                                     + d["decrease"] + d["increase"]))
+        self.controlled_designs = set(d["controlled_designs"])
+        self.no_direction_designs = set(d["none_for_designs"])
+        self.pooled_designs = set(d["pooled_for_designs"])
+        self.pooled_cue = _words(d["pooled_cues"])
 
     def _compile_adverse_events(self, v: dict) -> None:
         entries = [((name, spec.get("needs_cue", False)), p)
@@ -202,10 +220,10 @@ class Rules:
         self.adverse_event = Labelled(entries)
         self.adverse_events_outcome = Outcome(v["adverse_events_outcome"], "lower_better")
         self.adverse_event_cue = _words(v["adverse_event_cues"]["anywhere"])
-        self.adverse_event_reason = re.compile(
-            r"(?<!\w)" + _alternation(v["adverse_event_cues"]["before_name"]) + r"(?!\w)", _FLAGS)
-        self.adverse_event_negation = re.compile(
-            r"(?<!\w)" + _alternation(v["adverse_event_negations"]) + r"\s+(?:\w+\s+){0,3}$", _FLAGS)
+        self.adverse_event_reason = Caseless(
+            r"(?<!\w)" + _alternation(v["adverse_event_cues"]["before_name"]) + r"(?!\w)")
+        self.adverse_event_negation = Caseless(
+            r"(?<!\w)" + _alternation(v["adverse_event_negations"]) + r"\s+(?:\w+\s+){0,3}$")
 
     def _compile_sample_size(self, s: dict) -> None:
         gap = rf"(?:\s+[\w-]+){{0,{s['max_words_between']}}}?"
@@ -213,21 +231,22 @@ class Rules:
         auxiliary = _alternation(s["auxiliaries"])
         role_cues = _alternation([cue for cues in s["roles"].values() for cue in cues])
         # "31 women", "84 of 97 screened patients", or a bare count before a role: "104 completed".
-        self.count = re.compile(
+        self.count = Caseless(
             rf"(?P<num>{self.count_number})(?:\s+of\s+(?:the\s+)?{self.count_number})?"
-            rf"(?:{gap}\s+{nouns}(?!\w)|\s+(?:{auxiliary}\s+)?(?={role_cues}\b))", _FLAGS)
+            rf"(?:{gap}\s+{nouns}(?!\w)|\s+(?:{auxiliary}\s+)?(?={role_cues}\b))")
         self.count_roles = [(role, _words(cues)) for role, cues in s["roles"].items()]
-        self.not_a_count = re.compile(_alternation(s["not_after_number"]), _FLAGS)
+        self.not_a_count = Caseless(_alternation(s["not_after_number"]))
         self.subgroup = re.compile(_alternation(s["subgroup_after"]))
         self.group_size = re.compile(s["group_size"])
+        self.total_count = re.compile(s["total"])
         self.segment_break = re.compile(r"[,;]")
 
     def _compile_duration(self, d: dict) -> None:
-        self.weeks_per_unit = {re.compile(p + "$", _FLAGS): w for p, w in d["weeks_per_unit"].items()}
-        self.duration = re.compile(
+        self.weeks_per_unit = {Caseless(p + "$"): w for p, w in d["weeks_per_unit"].items()}
+        self.duration = Caseless(
             rf"(?P<num>{self.count_number})(?:{self.range_joiner.pattern}(?P<num2>{self.count_number}))?[\s-]*"
-            rf"(?P<unit>{_alternation(d['weeks_per_unit'])})(?!\w)", _FLAGS)
-        self.duration_right_after = re.compile(r"(?<!\w)" + _alternation(d["not_right_after"]) + r"\s*$", _FLAGS)
+            rf"(?P<unit>{_alternation(d['weeks_per_unit'])})(?!\w)")
+        self.duration_right_after = Caseless(r"(?<!\w)" + _alternation(d["not_right_after"]) + r"\s*$")
         self.duration_in_phrase = _words(d["not_in_phrase_with"])
         self.duration_followed_by = _words(d["not_followed_by"])
 
@@ -247,7 +266,8 @@ class Rules:
 
 _VOCABULARY, _VOCABULARY_HASH = load_vocabulary()
 RULES = Rules(_VOCABULARY)
-TAGGER_VERSION = f"{RULES_VERSION}+vocab.{_VOCABULARY_HASH}"
+_MODEL_HASH = hashlib.sha256(findings.MODEL_PATH.read_bytes()).hexdigest()[:12]
+TAGGER_VERSION = f"{RULES_VERSION}+vocab.{_VOCABULARY_HASH}+reader.{_MODEL_HASH}"
 # The public values of the kinds curators fill in by hand (checked by curate.validate).
 VOCABULARY_VALUES = {
     "design": {value for rule in _VOCABULARY["design"]["rules"] for value in rule["values"]},
@@ -264,6 +284,16 @@ class Sentence:
     start: int
     end: int
     background: bool
+    results: bool = True       # may state this paper's results (not aims or methods)
+    conclusion: bool = False   # in a conclusions section
+    _drugs: list | None = None
+
+
+def _drugs_in(sentence: Sentence, rules: Rules) -> list[tuple[str, re.Match]]:
+    """(target / other, match) of the drugs a sentence names, found once per sentence."""
+    if sentence._drugs is None:
+        sentence._drugs = rules.drug.matches(sentence.text)
+    return sentence._drugs
 
 
 def _ends_with_abbreviation(text: str, rules: Rules) -> bool:
@@ -287,12 +317,16 @@ def split_sentences(text: str, rules: Rules = RULES) -> list[tuple[int, int]]:
 
 
 def _sentences(paper: dict, rules: Rules) -> list[Sentence]:
-    sections = [("title", paper.get("title") or "")]
+    sections = [("title", paper.get("title") or "")]  # a title states no results (sections.not_results)
     sections += [(s.get("label") or "abstract", s.get("text") or "") for s in paper.get("sections", [])]
     sentences = []
     for label, text in sections:
-        background = label.upper() in rules.background_labels
-        sentences += [Sentence(label, text[s:e], s, e, background) for s, e in split_sentences(text, rules)]
+        key = label.upper()
+        background = key in rules.background_labels
+        results = not background and key not in rules.not_results_labels
+        conclusion = key in rules.conclusion_labels
+        sentences += [Sentence(label, text[s:e], s, e, background, results, conclusion)
+                      for s, e in split_sentences(text, rules)]
     return sentences
 
 
@@ -327,19 +361,29 @@ def parse_number(text: str, rules: Rules = RULES) -> float:
 # ---------------------------------------------------------------------- design
 
 def _design_in_text(sentences: list[Sentence], rules: Rules) -> dict[str, Sentence]:
-    """First sentence giving each design value; later rules do not see text claimed earlier."""
+    """First sentence giving each design value; later rules do not see text claimed earlier.
+
+    In a sentence about other or future studies ("further trials are needed")
+    only designs the paper calls its own count ("this pilot trial suggests").
+    """
     found: dict[str, Sentence] = {}
     for sentence in sentences:
-        if sentence.background or rules.speculative.search(sentence.text) \
-                or not rules.any_design_cue.search(sentence.text):
+        if sentence.background or not rules.any_design_cue.search(sentence.text):
             continue
+        speculative = rules.speculative.search(sentence.text)
         text = sentence.text
-        for values, pattern in rules.design_rules:
+        for values, pattern, prefixes in rules.design_rules:
+            if prefixes:
+                lowered = lower(text)
+                if not any(p in lowered for p in prefixes):
+                    continue  # cheap test first: most rules cannot match
             spans = [m.span() for m in pattern.finditer(text)]
-            if spans:
+            if not spans:
+                continue
+            if not speculative or any(rules.own_study.search(text[:start]) for start, _ in spans):
                 for value in values:
                     found.setdefault(value, sentence)
-                text = _blank(text, spans)
+            text = _blank(text, spans)
     return found
 
 
@@ -398,7 +442,7 @@ def _doses_in_match(m: re.Match, sentence: Sentence, rules: Rules) -> list[Dose]
     times = next((n for p, n in rules.frequency if m["freq"] and p.search(m["freq"])), 1)
     scale = unit_mg * (1 if per_kg else times)
     numbers = [_number(n) * scale for n in rules.dose_number.findall(m["nums"])]
-    value = m.group().strip()
+    value = sentence.text[m.start():m.end()].strip()  # as written (m is on lower-cased text)
     is_range = rules.range_inside.search(m["nums"]) or (
         len(numbers) == 2 and rules.between_opener.search(sentence.text[:m.start()]))
     if is_range or len(numbers) == 1:
@@ -445,7 +489,7 @@ def _join_ranges(doses: list[Dose], text: str, rules: Rules) -> list[Dose]:
 def _sentence_doses(sentence: Sentence, previous_drug: str, rules: Rules) -> tuple[list[Dose], str]:
     """Naltrexone doses of one sentence, and the last drug it names."""
     text = sentence.text
-    drugs = rules.drug.matches(text)
+    drugs = _drugs_in(sentence, rules)
     doses = []
     for m in rules.dose.finditer(text):
         if rules.not_a_dose.match(text, m.end("unit")):
@@ -523,65 +567,53 @@ def tag_doses(sentences: list[Sentence], designs: set[str], rules: Rules = RULES
 def _clauses(text: str, rules: Rules) -> list[tuple[int, int]]:
     """Clause spans, split at clause breaks that are not inside parentheses."""
     spans, start = [], 0
+    bracketed = "(" in text
     for m in rules.clause_break.finditer(text):
-        if text.count("(", 0, m.start()) <= text.count(")", 0, m.start()):
+        if not bracketed or text.count("(", 0, m.start()) <= text.count(")", 0, m.start()):
             spans.append((start, m.start()))
             start = m.end()
     spans.append((start, len(text)))
     return spans
 
 
-_AT_LEAST = {"=", ">", "≥", "&gt;"}
-
-
-def _statistic(text: str) -> float:
-    """A reported number; "·" (Lancet style) is a decimal point, "−" a minus."""
-    return float(text.replace("·", ".").replace("−", "-"))
-
-
-def _not_significant(clause: str, rules: Rules) -> bool:
-    """All p values above alpha, or a confidence interval spanning no effect
-    (zero for a difference, one for a ratio)."""
-    p_values = [(m["op"], _statistic(m["p"])) for m in rules.p_value.finditer(clause)]
-    if p_values and all(op in _AT_LEAST and p > rules.alpha for op, p in p_values):
-        return True
-    no_effect = 1 if rules.ratio.search(clause) else 0
-    return any(_statistic(m["lo"]) < no_effect < _statistic(m["hi"]) for m in rules.ci.finditer(clause))
-
-
-def _distance(a: tuple[int, int], b: tuple[int, int]) -> int:
-    return max(a[0] - b[1], b[0] - a[1], 0)
-
-
-def _nearest_change(clause: str, span: tuple[int, int], rules: Rules) -> str | None:
-    """'decrease' or 'increase', whichever cue stands nearest the outcome."""
-    cues = [(_distance(m.span(), span), "decrease") for m in rules.decrease.finditer(clause)]
-    cues += [(_distance(m.span(), span), "increase") for m in rules.increase.finditer(clause)]
-    return min(cues)[1] if cues else None
-
-
-def _direction(clause: str, span: tuple[int, int], polarity: str, rules: Rules) -> str | None:
-    """Direction of effect on the outcome written at `span` in the clause."""
-    if any(m.end() <= span[0] for m in rules.null_before.finditer(clause)):
-        return "no_difference"
-    if rules.null_clause.search(clause) or _not_significant(clause, rules):
-        return "no_difference"
-    if rules.worse.search(clause):
-        return "worse"
-    if rules.improved.search(clause):
-        return "improved"
-    change = _nearest_change(clause, span, rules)
-    if change is None:
+def _direction(finding: str | None, polarity: str) -> str | None:
+    """A reader's finding as improved / worse / no_difference for an outcome of this polarity."""
+    if finding is None:
         return None
-    lower_is_better = polarity == "lower_better"
-    return "improved" if (change == "decrease") == lower_is_better else "worse"
+    if finding == "no_significant_difference":
+        return "no_difference"
+    higher = finding == "significantly_increased"
+    return "improved" if higher == (polarity == "higher_better") else "worse"
+
+
+def _read_result(text: str, clause: tuple[int, int], hit: re.Match, outcome: Outcome,
+                 drugs: list, rules: Rules) -> tuple[str | None, str | None]:
+    """(direction, comparison) of the outcome at `hit`, read by the result reader.
+
+    Arms are the naltrexone and other-drug names the sentence uses (placebo or
+    control when it names no other drug). Whether the arms are compared is read
+    from the sentence; the finding from the outcome's clause, else the sentence
+    ("LDN improved mood but not fatigue": fatigue's clause is "not fatigue").
+    """
+    reader = findings.reader()
+    intervention = " ".join(m.group() for kind, m in drugs if kind == "target") or "naltrexone"
+    comparator = " ".join(m.group() for kind, m in drugs if kind == "other") or None
+    args = (intervention, comparator, hit.group(), outcome.polarity)
+    part = reader.read(text[clause[0]:clause[1]], *args)
+    if part.finding and part.comparison or clause == (0, len(text)):
+        return _direction(part.finding, outcome.polarity), part.comparison
+    if part.finding:  # only the comparison is read from the sentence
+        return _direction(part.finding, outcome.polarity), reader.comparison(text, reader.arm_tokens(text, *args[:3]))
+    whole = reader.read(text, *args)
+    return _direction(whole.finding, outcome.polarity), part.comparison or whole.comparison
 
 
 @dataclass
 class Mention:
     outcome: Outcome
     sentence: Sentence
-    direction: str | None
+    direction: str | None              # from a between-group statement
+    within_group: str | None = None    # change within one arm: detail only
 
 
 def _clause_of(span: tuple[int, int], clauses: list[tuple[int, int]]) -> tuple[int, int]:
@@ -612,30 +644,37 @@ def _adverse_events_in(sentence: Sentence, rules: Rules) -> list[tuple[str, re.M
     return events
 
 
-def _outcome_mentions(sentence: Sentence, events: list, rules: Rules) -> list[Mention]:
-    """Outcomes a sentence reports, each with the direction its clause states.
+def _outcome_mentions(sentence: Sentence, events: list, reads_direction: bool, controlled: bool,
+                      settled: set[str], rules: Rules) -> list[Mention]:
+    """Outcomes a sentence reports, each with the direction the result reader finds.
 
     Adverse-event names and non-outcome phrases ("chronic pain") are blanked
-    first; a plain phrase needs an outcome or direction cue in the sentence,
-    an instrument name does not; a sentence describing what was measured or
-    planned gives no direction.
+    first; a plain phrase needs an outcome or result cue in the sentence, an
+    instrument name does not. Only a between-group statement sets a
+    direction (in a controlled study, so does a result that names no
+    comparison); a change within one arm is kept as detail. Sentences
+    describing what was measured or planned are not read, nor are outcomes
+    `settled` (given a direction by an earlier sentence: the first one counts).
     """
     text = _blank(sentence.text, [m.span() for _, m in events] +
                   [m.span() for m in rules.outcome_masks.finditer(sentence.text)])
-    cues = (rules.outcome_cue, rules.direction_cue, rules.null_before, rules.null_clause)
-    has_cue = any(p.search(text) for p in cues)
-    gives_results = not rules.non_result.search(text)
-    clauses = _clauses(text, rules)
+    has_cue = any(p.search(text) for p in rules.result_cues)
+    reads = reads_direction and not rules.non_result.search(text)
+    clauses = _clauses(text, rules) if reads else []
+    drugs = _drugs_in(sentence, rules) if reads else []
     # A named adverse event is an adverse-events outcome; its direction is not read.
     mentions = [Mention(rules.adverse_events_outcome, sentence, None)] if events else []
     for outcome, m in rules.outcome.matches(text):
         if outcome.needs_cue and not has_cue:
             continue
-        direction = None
-        if gives_results:
-            start, end = _clause_of(m.span(), clauses)
-            direction = _direction(text[start:end], (m.start() - start, m.end() - start), outcome.polarity, rules)
-        mentions.append(Mention(outcome, sentence, direction))
+        mention = Mention(outcome, sentence, None)
+        if reads and outcome.value not in settled:
+            direction, comparison = _read_result(text, _clause_of(m.span(), clauses), m, outcome, drugs, rules)
+            if comparison == "between_groups" or (comparison is None and controlled):
+                mention.direction = direction
+            elif comparison == "within_group":
+                mention.within_group = direction
+        mentions.append(mention)
     return mentions
 
 
@@ -646,24 +685,45 @@ def _best_mention(mentions: list[Mention]) -> Mention:
             or mentions[0])
 
 
-def tag_outcomes(sentences: list[Sentence], rules: Rules = RULES) -> tuple[list[dict], list[dict]]:
-    """Outcome tags (one per value) and adverse-event tags (one per event)."""
+def _reads_direction(sentence: Sentence, designs: set[str], rules: Rules) -> bool:
+    """Whether a sentence may set directions: results or conclusions, never a
+    protocol's, and for a review only its conclusions or pooled results."""
+    if not sentence.results or designs & rules.no_direction_designs:
+        return False
+    if designs & rules.pooled_designs:
+        return sentence.conclusion or bool(rules.pooled_cue.search(sentence.text))
+    return True
+
+
+def tag_outcomes(sentences: list[Sentence], designs: set[str] = frozenset(), controlled: bool = False,
+                 rules: Rules = RULES) -> tuple[list[dict], list[dict]]:
+    """Outcome tags (one per value) and adverse-event tags (one per event).
+
+    `controlled`: the paper compares arms (a controlled design or a placebo
+    or active comparator), so a result naming no comparison compares them."""
     by_value: dict[str, list[Mention]] = {}
     events: dict[str, dict] = {}
+    settled: set[str] = set()
     for sentence in sentences:
         if sentence.background:
             continue
         named = _adverse_events_in(sentence, rules)
         for name, _m in named:
             events.setdefault(name, _tag("adverse_event", name, sentence))
-        for mention in _outcome_mentions(sentence, named, rules):
+        reads = _reads_direction(sentence, designs, rules)
+        compares = controlled or bool(rules.pooled_cue.search(sentence.text))  # "the pooled effect on pain"
+        for mention in _outcome_mentions(sentence, named, reads, compares, settled, rules):
             by_value.setdefault(mention.outcome.value, []).append(mention)
+            if mention.direction:
+                settled.add(mention.outcome.value)
     outcomes = []
     for value, mentions in by_value.items():
         best = _best_mention(mentions)
         instrument = best.outcome.instrument or next(
             (m.outcome.instrument for m in mentions if m.outcome.instrument), None)
-        detail = {k: v for k, v in (("instrument", instrument), ("direction", best.direction)) if v}
+        within = None if best.direction else next((m.within_group for m in mentions if m.within_group), None)
+        detail = {k: v for k, v in (("instrument", instrument), ("direction", best.direction),
+                                    ("within_group", within)) if v}
         outcomes.append(_tag("outcome", value, best.sentence, detail))
     return outcomes, list(events.values())
 
@@ -691,6 +751,7 @@ def _sentence_counts(sentence: Sentence, rules: Rules) -> list[tuple[str, int]]:
         if rules.not_a_count.match(after) or rules.subgroup.match(after) or number != int(number):
             continue  # ages, percentages, doses and decimals are not head counts
         counts.append((_count_role(_segment(text, m.start(), m.end(), rules), rules), int(number)))
+    counts += [(_count_role(text, rules), int(t.replace(",", ""))) for t in rules.total_count.findall(text)]
     groups = [int(g.replace(",", "")) for g in rules.group_size.findall(text)]
     if len(groups) > 1:
         counts.append((_count_role(text, rules), sum(groups)))
@@ -758,7 +819,7 @@ def tag_duration(sentences: list[Sentence], rules: Rules = RULES) -> list[dict]:
                 continue
             weeks = _weeks(m, rules)
             if best is None or weeks > best[0]:
-                best = (weeks, m.group(), sentence)
+                best = (weeks, sentence.text[m.start():m.end()], sentence)
     if best is None:
         return []
     weeks, written, sentence = best
@@ -815,18 +876,21 @@ def tag_registry_ids(sentences: list[Sentence], rules: Rules = RULES) -> list[di
 
 def tag_paper_with(paper: dict, rules: Rules) -> list[dict]:
     """tag_paper with explicit rules (for alternative vocabularies and benchmarks)."""
+    paper = {**paper, "sections": split_inline_sections(paper.get("sections", []))}
     sentences = _sentences(paper, rules)
     design_tags = tag_design(paper, sentences, rules)
     designs = {t["value"] for t in design_tags}
     own_content = not designs & rules.about_another_paper
     own_sample = not designs & rules.without_own_sample
     own_comparator = not designs & rules.without_comparator
-    outcomes, events = tag_outcomes(sentences, rules) if own_content else ([], [])
+    comparators = tag_comparator(sentences, design_tags, rules)
+    controlled = bool(designs & rules.controlled_designs) or any(t["value"] != "none" for t in comparators)
+    outcomes, events = tag_outcomes(sentences, designs, controlled, rules) if own_content else ([], [])
     return (design_tags
             + (tag_doses(sentences, designs, rules) if own_content else [])
             + outcomes + events
             + (tag_sample_size(sentences, rules) + tag_duration(sentences, rules) if own_sample else [])
-            + (tag_comparator(sentences, design_tags, rules) if own_comparator else [])
+            + (comparators if own_comparator else [])
             + tag_population(paper, sentences, designs, rules)
             + tag_registry_ids(sentences, rules))
 
@@ -838,10 +902,35 @@ def tag_paper(paper: dict) -> list[dict]:
 
 # "METHODS: ..." or "Methods: ..." (at most five words before the colon).
 _SECTION_LABEL = re.compile(r"^([A-Z][A-Za-z0-9,&/'()-]*(?: [A-Za-z0-9,&/'()-]+){0,4}):\s+(.*)$")
+# The same label inside a paragraph, after a sentence end: upper case ("METHODS
+# AND ANALYSIS:") or title case with at most three more lower-case words
+# ("Trial registration:").
+_INLINE_LABEL = re.compile(
+    r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+"
+    r"(?P<label>[A-Z][A-Z0-9,&/'()-]+(?: (?:[A-Z0-9,&/'()-]+|and|of))*|[A-Z][a-z]+(?: (?:[a-z]+|and|of)){0,3}):\s+")
+
+
+def split_inline_sections(sections: list[dict]) -> list[dict]:
+    """Sections with labels written inline ("BACKGROUND: ... METHODS: ...")
+    split into labelled sections, as PubMed XML gives them; a paragraph
+    starting with a label takes that label. Other sections are unchanged."""
+    split = []
+    for section in sections:
+        text, label = section.get("text") or "", section.get("label")
+        if label is None and (m := _SECTION_LABEL.match(text)):
+            label, text = m.group(1), text[m.start(2):]
+        pieces, start = [], 0
+        for m in _INLINE_LABEL.finditer(text):
+            pieces.append((label, text[start:m.start()]))
+            label, start = m["label"], m.end()
+        pieces.append((label, text[start:]))
+        split += [{**section, "label": lab, "text": body.strip()} for lab, body in pieces if body.strip()]
+    return split
 
 
 def paper_from_text(text: str) -> dict:
-    """First line = title; "LABEL: text" lines start labelled sections, others continue one."""
+    """First line = title; "LABEL: text" lines start labelled sections, others
+    continue one; labels inline in a paragraph also start sections."""
     lines = text.strip("\n").split("\n")
     sections: list[dict] = []
     for line in lines[1:]:
@@ -854,7 +943,8 @@ def paper_from_text(text: str) -> dict:
             sections[-1]["text"] += "\n" + line.strip()
         else:
             sections.append({"label": None, "text": line.strip()})
-    return {"title": lines[0].strip(), "sections": sections, "publication_types": [], "mesh": []}
+    return {"title": lines[0].strip(), "sections": split_inline_sections(sections),
+            "publication_types": [], "mesh": []}
 
 
 def tag_text(text: str) -> list[dict]:

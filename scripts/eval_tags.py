@@ -1,11 +1,22 @@
-"""Score the tagger against the labelled evaluation set (tests/eval/labelled.yml).
+"""Score the tagger on the labelled set and the result reader on Evidence Inference.
+
+The tagger is scored against tests/eval/labelled.yml.
 
 Prints precision, recall and F1 per tag kind and micro-averaged overall,
 comparing (kind, value) pairs; doses compare on (min_mg_per_day,
 max_mg_per_day), weight-based doses on their mg/kg range. Outcome direction is
 scored separately, over outcomes found in both the labels and the output.
 
-Exits non-zero when design or dose F1 < 0.95 or outcome F1 < 0.85.
+The texts marked `set: real_shaped` are also scored on their own.
+
+The result reader (harvest/findings.py) is scored on the Evidence Inference
+validation split in ../shared/evidence-inference/ (skipped, with a note, when
+absent): 2-way accuracy (significant difference or not) and 3-way macro-F1,
+beside the obvious learned alternative, TF-IDF + logistic regression on the
+statement's words, trained on the train split in the same run.
+
+Exits non-zero when design or dose F1 < 0.95 or outcome F1 < 0.85, or when
+the reader scores below 0.90 (2-way) or 0.78 (3-way) or not above the baseline.
 Run: .venv/bin/python scripts/eval_tags.py [--errors]
 """
 
@@ -19,14 +30,17 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
+from harvest import findings  # noqa: E402
 from harvest.tag import TAGGER_VERSION, paper_from_text, tag_paper  # noqa: E402
+from train_findings import CORPUS, load_split  # noqa: E402
 
 LABELLED = ROOT / "tests" / "eval" / "labelled.yml"
 KINDS = ["design", "dose", "outcome", "adverse_event", "sample_size", "duration",
          "comparator", "population", "registry_id"]
 THRESHOLDS = {"design": 0.95, "dose": 0.95, "outcome": 0.85}
+READER_THRESHOLDS = {"2-way accuracy": 0.90, "3-way macro-F1": 0.78}
 
 
 def load_items(path: Path = LABELLED) -> list[dict]:
@@ -145,6 +159,49 @@ def print_report(n_items: int, scores: dict[str, Counter], directions: Counter) 
     return f1s
 
 
+def reader_scores(gold: list[str], predicted: list[str | None]) -> dict[str, float]:
+    """2-way accuracy (a significant difference or not; no answer counts as wrong) and 3-way macro-F1."""
+    from sklearn.metrics import f1_score
+
+    significant = [g != "no_significant_difference" for g in gold]
+    said = [None if p is None else p != "no_significant_difference" for p in predicted]
+    return {"2-way accuracy": sum(a == b for a, b in zip(significant, said)) / len(gold),
+            "3-way macro-F1": f1_score(gold, [p or "none" for p in predicted], labels=list(findings.FINDINGS),
+                                       average="macro")}
+
+
+def baseline_predictions(train: list[dict], rows: list[dict]) -> list[str]:
+    """TF-IDF (words and word pairs) + logistic regression on the statement alone."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    X = vectorizer.fit_transform([row["evidence"] for row in train])
+    classifier = LogisticRegression(C=10, max_iter=5000).fit(X, [row["label"] for row in train])
+    return list(classifier.predict(vectorizer.transform([row["evidence"] for row in rows])))
+
+
+def evaluate_reader() -> list[str]:
+    """Print the reader's and the baseline's scores on the validation split; return failures."""
+    if not (CORPUS / "validation.jsonl").exists():
+        print("\nresult reader: Evidence Inference corpus not found in ../shared/evidence-inference/; not measured")
+        return []
+    train, rows = load_split("train"), load_split("validation")
+    gold = [row["label"] for row in rows]
+    ours = reader_scores(gold, [findings.read(row["evidence"], row["intervention"], row["comparator"],
+                                              row["outcome"]).finding for row in rows])
+    baseline = reader_scores(gold, baseline_predictions(train, rows))
+    print(f"\nresult reader on Evidence Inference 2.0 validation ({len(rows)} statements; "
+          f"baseline trained on train, {len(train)} statements, in this run)")
+    print(f"{'':<38}{'2-way accuracy':>15}{'3-way macro-F1':>16}")
+    for name, scores in (("reader (rules + model)", ours), ("baseline TF-IDF + logistic regression", baseline)):
+        print(f"{name:<38}{scores['2-way accuracy']:>15.3f}{scores['3-way macro-F1']:>16.3f}")
+    failed = [f"reader {k} {ours[k]:.3f} < {bound}" for k, bound in READER_THRESHOLDS.items() if ours[k] < bound]
+    failed += [f"reader {k} {ours[k]:.3f} not above baseline {baseline[k]:.3f}"
+               for k in READER_THRESHOLDS if ours[k] <= baseline[k]]
+    return failed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--errors", action="store_true", help="list every mismatch per item")
@@ -152,12 +209,17 @@ def main(argv: list[str] | None = None) -> int:
     items = load_items()
     scores, directions, errors = evaluate(items)
     f1s = print_report(len(items), scores, directions)
+    real_shaped = [item for item in items if item.get("set") == "real_shaped"]
+    if real_shaped:
+        print("\nof which real-shaped texts (set: real_shaped):")
+        print_report(len(real_shaped), *evaluate(real_shaped)[:2])
     if args.errors:
         for item_id, item_errors in errors.items():
             print(f"\n{item_id}")
             for error in item_errors:
                 print(f"  {error}")
     failed = [f"{kind} F1 {f1s[kind]:.3f} < {bound}" for kind, bound in THRESHOLDS.items() if f1s[kind] < bound]
+    failed += evaluate_reader()
     for failure in failed:
         print(f"FAIL: {failure}")
     return 1 if failed else 0

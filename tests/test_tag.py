@@ -49,20 +49,73 @@ def test_non_significant_p_value_overrides_a_numeric_reduction():
     assert _directions(text)["pain_intensity"] == "no_difference"
 
 
+RCT = "LDN versus placebo in fibromyalgia: a randomised trial\n"
+
+
 def test_confidence_interval_spanning_no_effect_gives_no_difference():
-    difference = "LDN trial\nThe FIQR score fell by 2.3 points more with LDN (95% CI -6.9 to 2.3)."
-    ratio = "LDN trial\nA 30% pain reduction was more frequent with LDN (odds ratio 2.05, 95% CI 0.94 to 4.47)."
+    difference = RCT + "The FIQR score fell by 2.3 points more with LDN (95% CI -6.9 to 2.3)."
+    ratio = RCT + "A 30% pain reduction was more frequent with LDN (odds ratio 2.05, 95% CI 0.94 to 4.47)."
     assert _directions(difference)["fiq"] == "no_difference"
     assert _directions(ratio)["pain_intensity"] == "no_difference"
 
 
 def test_hedged_negation_is_still_negation():
-    assert _directions("LDN trial\nPain did not significantly improve with LDN.")["pain_intensity"] == "no_difference"
+    assert _directions(RCT + "Pain did not significantly improve with LDN.")["pain_intensity"] == "no_difference"
 
 
 def test_decrease_is_read_through_polarity():
-    text = "LDN trial\nPressure pain thresholds increased and temporal summation of pain decreased during LDN."
+    text = RCT + "Pressure pain thresholds increased and temporal summation of pain decreased during LDN."
     assert _directions(text) == {"pain_threshold": "improved", "temporal_summation": "improved"}
+
+
+# ------------------------------------------------- direction: between groups only (issue 10)
+
+def test_within_group_change_is_detail_never_direction():
+    text = ("LDN in fibromyalgia: an open-label study\nTwenty patients took LDN 4.5 mg for 8 weeks. "
+            "Pain fell from 6.8 at baseline to 5.1 (p < 0.001).")
+    [pain] = _tags(text, "outcome")
+    assert "direction" not in pain["detail"] and pain["detail"]["within_group"] == "improved"
+
+
+def test_between_group_statement_wins_over_within_group_change_in_the_same_sentence():
+    text = RCT + ("Pain fell from baseline during both periods, but there was no difference in pain "
+                  "between LDN and placebo (95% CI -1.1 to 0.5).")
+    assert _directions(text)["pain_intensity"] == "no_difference"
+
+
+def test_comparative_about_the_placebo_arm_is_turned_round():
+    text = RCT + "Fatigue scores were higher in the placebo group than in the LDN group (p = 0.02)."
+    assert _directions(text)["fatigue"] == "improved"
+
+
+def test_eligibility_and_background_give_no_direction():
+    text = ("LDN versus placebo: a randomised trial\nBACKGROUND: Earlier studies found less pain with LDN. "
+            "METHODS: Adults with pain of 4 or higher were randomised to LDN or placebo; pain was the primary outcome.")
+    assert _directions(text) == {"pain_intensity": None}
+
+
+def test_review_question_is_not_a_result():
+    text = ("LDN for fibromyalgia: a systematic review\nWe asked whether, in adults with fibromyalgia (P), "
+            "LDN (I) compared with placebo (C) gives pain relief (O).")
+    assert _directions(text) == {"pain_intensity": None}
+
+
+def test_review_direction_comes_from_its_pooled_result_not_the_studies_it_lists():
+    text = ("LDN for fibromyalgia: a systematic review and meta-analysis\n"
+            "One included trial found less pain with LDN than with placebo. "
+            "The pooled effect on pain was not significant (SMD -0.1; 95% CI -0.4 to 0.2).")
+    assert _directions(text)["pain_intensity"] == "no_difference"
+
+
+def test_protocols_get_no_direction():
+    text = ("Protocol for a randomised trial of LDN versus placebo\nWe will recruit 100 adults. "
+            "Pain is expected to be lower with LDN than with placebo.")
+    assert _directions(text) == {"pain_intensity": None}
+
+
+def test_not_effective_is_a_null_result():
+    text = RCT + "Compared with placebo, LDN was not effective for pain intensity (p = 0.61)."
+    assert _directions(text)["pain_intensity"] == "no_difference"
 
 
 def test_planned_outcomes_get_no_direction():
@@ -320,3 +373,97 @@ def test_every_labelled_tag_has_matching_offsets():
 def test_a_dose_or_decimal_is_never_a_head_count():
     tags = tag_text("A case of fibromyalgia\nOn LDN 4.5 mg daily the patient improved over 2.5 patient-years.")
     assert not [t for t in tags if t["kind"] == "sample_size"]
+
+
+# ------------------------------------------------------------------- layout
+
+def test_empty_input_to_tag_text_is_an_error():
+    from click.testing import CliRunner
+
+    from harvest.cli import cli
+    result = CliRunner().invoke(cli, ["tag-text"], input=" \n\n")
+    assert result.exit_code == 2
+    assert result.output.strip() == "Error: no text on stdin (expected a title line, then the abstract)"
+
+
+def test_inline_labels_split_like_pubmed_sections():
+    paper = paper_from_text("Title\nBACKGROUND: Earlier work. METHODS AND ANALYSIS: We will recruit 40. "
+                            "Results: Pain fell (p = 0.01). Trial registration: NCT01234567.")
+    assert [(s["label"], s["text"]) for s in paper["sections"]] == [
+        ("BACKGROUND", "Earlier work."), ("METHODS AND ANALYSIS", "We will recruit 40."),
+        ("Results", "Pain fell (p = 0.01)."), ("Trial registration", "NCT01234567.")]
+
+
+def _comparable(tags: list[dict]) -> dict:
+    return {"design": {t["value"] for t in tags if t["kind"] == "design"},
+            "dose": {t["value"] for t in tags if t["kind"] == "dose"},
+            "sample_size": {t["value"] for t in tags if t["kind"] == "sample_size"},
+            "direction": {t["value"]: t["detail"].get("direction") for t in tags if t["kind"] == "outcome"}}
+
+
+def test_one_paragraph_and_line_separated_forms_give_the_same_tags():
+    """Every labelled text, re-laid as one MEDLINE-style paragraph, tags the same."""
+    evaluate = _eval_module()
+    compared = 0
+    for item in evaluate.load_items():
+        title, *lines = item["text"].strip("\n").split("\n")
+        if len(lines) < 2:
+            continue
+        paragraph = title + "\n" + " ".join(line.strip() for line in lines)
+        fields = {k: item.get(k, []) for k in ("publication_types", "mesh")}
+        lines_form = _comparable(tag_paper({**paper_from_text(item["text"]), **fields}))
+        paragraph_form = _comparable(tag_paper({**paper_from_text(paragraph), **fields}))
+        assert paragraph_form == lines_form, item["id"]
+        compared += 1
+    assert compared >= 10
+
+
+# ------------------------------------------------------- dose-band boundaries (issue 12)
+
+@pytest.mark.parametrize("written, band", [
+    ("0.09 mg", "ultra_low"), ("0.1 mg", "very_low"),     # ultra_low: below 0.1
+    ("0.99 mg", "very_low"), ("1 mg", "low"),             # very_low: below 1
+    ("10 mg", "low"), ("10.5 mg", "intermediate"),        # low: at most 10
+    ("24.9 mg", "intermediate"), ("25 mg", "standard"),   # intermediate: below 25
+    ("100 µg", "very_low"), ("99 µg", "ultra_low"),       # the same bounds written in micrograms
+])
+def test_dose_band_boundaries(written, band):
+    [dose] = _tags(f"LDN case\nShe took naltrexone {written} daily.", "dose")
+    assert dose["detail"]["band"] == band
+    assert tagger.dose_band(dose["detail"]["max_mg_per_day"]) == band
+
+
+def test_per_arm_counts_give_way_to_the_stated_total():
+    text = "LDN trial\nPatients were randomised to LDN or placebo, 60 per arm (120 in total), for 12 weeks."
+    assert _values(text, "sample_size") == {"120"}
+
+
+def test_own_design_counts_in_a_sentence_that_also_speculates():
+    text = ("LDN in fibromyalgia\nThe findings of this pilot trial suggest that LDN is not superior to placebo. "
+            "Further randomised trials are needed.")
+    assert _values(text, "design") == {"pilot"}  # "randomised" is about other trials
+
+
+@pytest.mark.parametrize("sentence", ["I report a patient with fibromyalgia who took LDN 4.5 mg.",
+                                      "This is a report of a case of fibromyalgia treated with LDN."])
+def test_first_person_and_report_of_a_case_are_case_reports(sentence):
+    assert "case_report" in _values("LDN in fibromyalgia\n" + sentence, "design")
+
+
+def test_in_response_to_alone_does_not_make_a_letter():
+    text = "LDN in fibromyalgia: a pilot crossover trial\nIn response to patient demand we ran a pilot crossover trial."
+    assert _values(text, "design") == {"pilot", "crossover"}
+    assert "letter" in _values("Reply\nIn response to the letter by Smith, we agree.", "design")
+
+
+def test_a_reviews_list_of_included_studies_is_not_its_design():
+    text = ("LDN for pain: a systematic review\nEight studies were included: two RCTs, three case series "
+            "and two case reports.")
+    assert _values(text, "design") == {"systematic_review"}
+
+
+def test_secondary_analyses_within_a_primary_trial_do_not_make_it_secondary():
+    primary = "LDN in fibromyalgia: a randomised trial\nSecondary and post hoc analyses showed no further effects."
+    secondary = "Sleep with LDN: secondary and post hoc analyses of a randomised trial\nWe examined sleep."
+    assert "secondary_analysis" not in _values(primary, "design")
+    assert "secondary_analysis" in _values(secondary, "design")
