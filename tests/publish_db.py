@@ -8,24 +8,16 @@ what the publishing layer shows: inline markup, a hostile title, an erratum pair
 curated-only paper keyed by DOI, a trial with protocol and results papers, a review.
 """
 
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
+from harvest import site
 from harvest.store import open_db, save_paper, save_tags
 
 ROOT = Path(__file__).resolve().parent.parent
-DATASETTE = str(Path(sys.executable).with_name("datasette"))
 
-# The serve flags of the Makefile, as Datasette settings.
-SETTINGS = {
-    "sql_time_limit_ms": 3000,
-    "max_returned_rows": 2000,
-    "default_page_size": 50,
-    "allow_download": False,
-}
+SETTINGS = site.settings()  # what `make serve` uses
 
 # A query that never ends on its own: the SQL time limit must stop it.
 RUNAWAY_SQL = "with recursive r(i) as (select 1 union all select i+1 from r) select count(*) from r"
@@ -286,16 +278,8 @@ def make_datasette(path):
 
 def serve_command(path, inspect_file, port):
     """The Makefile's serve command against `path`."""
-    command = [
-        DATASETTE, "serve", "-i", str(path), "--inspect-file", str(inspect_file),
-        "-m", "metadata.yml", "--plugins-dir", "plugins", "--template-dir", "templates",
-        "--static", "static:static",
-    ]
-    for name, value in SETTINGS.items():
-        command += ["--setting", name, {True: "on", False: "off"}.get(value, str(value))]
-    return command + ["-h", "127.0.0.1", "-p", str(port)]
+    return site.serve_command(path, inspect_file, port=port)
 
 
 def write_inspect_file(path, inspect_file):
-    subprocess.run([DATASETTE, "inspect", str(path), "--inspect-file", str(inspect_file)], check=True, cwd=ROOT)
-
+    site.write_inspect_file(path, inspect_file)

@@ -86,12 +86,26 @@ def test_raw_and_internal_tables_are_hidden(site):
 
 
 def test_serving_is_immutable_and_limited(site):
-    settings = fetch(site, "/-/settings.json").json()
-    assert settings["sql_time_limit_ms"] == 3000
-    assert settings["max_returned_rows"] == 2000
-    assert settings["allow_download"] is False
+    # settings.json is the one place the settings live: the served site runs on exactly them,
+    # and they must keep a SQL time limit (Datasette's default would be silently used otherwise)
+    served = fetch(site, "/-/settings.json").json()
+    assert {name: served[name] for name in kb.SETTINGS} == kb.SETTINGS
+    assert 0 < kb.SETTINGS["sql_time_limit_ms"] <= 5000
+    assert kb.SETTINGS["suggest_facets"] is False  # the main cost under load, for no reader benefit
     [database] = fetch(site, "/-/databases.json").json()
     assert database["is_mutable"] is False
+    # the whole database can be downloaded, and is the served file
+    download = fetch(site, "/kb.db")
+    assert download.status_code == 200 and download.content[:16] == b"SQLite format 3\x00"
+
+
+def test_makefile_serves_through_the_settings_file():
+    makefile = (kb.ROOT / "Makefile").read_text()
+    assert "--setting" not in makefile and "$(KB) serve" in makefile
+    command = kb.serve_command("kb.db", "inspect.json", 8001)
+    flags = dict(zip(command[command.index("--setting") + 1::3], command[command.index("--setting") + 2::3]))
+    assert flags["sql_time_limit_ms"] == str(kb.SETTINGS["sql_time_limit_ms"])
+    assert flags["allow_download"] == "on" and flags["suggest_facets"] == "off"
 
 
 # ---- canned queries ---------------------------------------------------------------------------

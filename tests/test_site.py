@@ -1,0 +1,61 @@
+"""`kb publish`: the deployable directory, and the scheduled workflow that harvests and deploys."""
+
+import json
+import sqlite3
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import publish_db as kb
+from harvest.cli import cli
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("publish")
+    kb.build(workdir / "kb.db").close()
+    result = CliRunner().invoke(cli, ["publish", "--db", str(workdir / "kb.db"), "--out", str(workdir / "out")])
+    assert result.exit_code == 0, result.output
+    return workdir
+
+
+def test_publish_writes_a_deployable_site(published):
+    out = published / "out"
+    assert (out / "kb.db").read_bytes() == (published / "kb.db").read_bytes()
+    inspect = json.loads((out / "inspect-data.json").read_text())
+    assert inspect["kb"]["tables"]["papers"]["count"] == 8
+    for name in ("metadata.yml", "settings.json", "plugins/markup.py", "templates/index.html", "static/kb.css",
+                 "harvest/parse.py", "pyproject.toml"):
+        assert (out / name).is_file(), name
+    requirements = (out / "requirements.txt").read_text().split()
+    assert "datasette==0.65.5" in requirements and "datasette-block-robots==1.1.1" in requirements
+    assert all("==" in r for r in requirements)
+    dockerfile = (out / "Dockerfile").read_text()
+    assert "pip install --no-cache-dir -r requirements.txt" in dockerfile
+    [command] = [line for line in dockerfile.splitlines() if line.startswith("CMD ")]
+    for part in ("datasette serve -i kb.db --inspect-file inspect-data.json", "-m metadata.yml",
+                 "--plugins-dir plugins", "--template-dir templates", "--static static:static",
+                 "--setting allow_download on", "--setting sql_time_limit_ms", "-h 0.0.0.0", '${PORT:-8001}'):
+        assert part in command, part
+    assert sqlite3.connect(out / "kb.db").execute("select count(*) from papers").fetchone() == (8,)
+
+
+def test_publish_refuses_a_missing_database(tmp_path):
+    result = CliRunner().invoke(cli, ["publish", "--db", str(tmp_path / "none.db"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "none.db" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_weekly_workflow_harvests_tests_commits_only_changes_and_deploys():
+    workflow = yaml.safe_load((kb.ROOT / ".github/workflows/harvest.yml").read_text())
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
+    assert triggers["schedule"][0]["cron"].split()[2:] == ["*", "*", "1"]
+    steps = workflow["jobs"]["harvest"]["steps"]
+    runs = "\n".join(step.get("run", "") for step in steps)
+    harvest = next(step for step in steps if step.get("run") == "make harvest")
+    assert harvest["env"]["NCBI_API_KEY"] == "${{ secrets.NCBI_API_KEY }}"
+    for command in ("make test", "scripts/soundness.py kb.db", "git diff --quiet -- kb.db", "git add kb.db",
+                    "make publish", "flyctl deploy build/publish"):
+        assert command in runs, command
+    assert runs.index("make test") < runs.index("git add kb.db") < runs.index("flyctl deploy")
