@@ -138,7 +138,7 @@ TABLES = {
             "dose_min_mg_per_day": float, "dose_max_mg_per_day": float, "dose_regimen": str,
             "duration_weeks": float, "comparator": str, "primary_outcome": str,
             "outcomes": str, "adverse_events": str, "result": str, "result_direction": str,
-            "registry_ids": str, "notes": str, "checked": str,
+            "registry_ids": str, "note": str, "checked": str,
         },
         "key",
         {"pmid": ("papers", "pmid")},
@@ -150,7 +150,7 @@ TABLES = {
             "completion_year": int, "n_planned": int, "n_enrolled": int, "design": str,
             "dose_text": str, "dose_min_mg_per_day": float, "dose_max_mg_per_day": float,
             "dose_regimen": str, "duration_weeks": float, "comparator": str, "population": str,
-            "primary_outcome": str, "published": int, "notes": str, "checked": str,
+            "primary_outcome": str, "published": int, "note": str, "checked": str,
         },
         "registry_id",
         {},
@@ -161,11 +161,15 @@ TABLES = {
         {},
     ),
     "sources": (
-        {"key": str, "url": str, "checked": str, "facts": str},
+        {"key": str, "url": str, "checked": str, "facts": str, "kind": str, "position": int},
         ("key", "url"),  # key: a curated entry's key, publication or trial
         {},
     ),
 }
+
+# Columns of earlier shapes that must not survive in an old kb.db: `notes` held curators'
+# working notes, which never reach a page (the public text is `note`).
+RETIRED_COLUMNS = {"curated_entries": ["notes"], "trials": ["notes"]}
 
 FTS_CONFIG = {"papers": ["title", "abstract"]}
 
@@ -218,6 +222,9 @@ def ensure_db_shape(db):
             for column, kind in columns.items():
                 if column not in existing:
                     table.add_column(column, kind)
+            retired = [c for c in RETIRED_COLUMNS.get(name, []) if c in existing]
+            if retired:
+                table.transform(drop=retired)
     for name, column_sets in INDEXES.items():
         for columns in column_sets:
             db[name].create_index(columns, if_not_exists=True)

@@ -58,7 +58,7 @@ async def paper_record(datasette, key):
         "paper_facts": await first(db, f"select * from evidence_table {one}", [key]),
         "paper_curated": curated,
         "paper_sources": await rows(
-            db, "select url, checked, facts from sources where key = ?", [curated["key"]]
+            db, "select url, checked, facts, kind from sources where key = ? order by position", [curated["key"]]
         ) if curated else [],
         "paper_trials": await rows(
             db,

@@ -173,7 +173,7 @@ CURATED_ENTRIES = [
     },
     {
         "key": "test-2021-hostile", "pmid": HOSTILE, "type": "publication", "design": [], "outcomes": [],
-        "notes": "Kept to check that <b>notes</b> are shown as text.", "checked": "2026-11-25",
+        "note": "Kept to check that <b>notes</b> are shown as text.", "checked": "2026-11-25",
     },
 ]
 
@@ -243,10 +243,10 @@ def build(path):
     db["sources"].insert_all(
         [
             {"key": "younger-2013-crossover", "url": "https://pubmed.ncbi.nlm.nih.gov/99000001/",
-             "checked": "2026-11-25", "facts": "title; authors; dose; n"},
+             "checked": "2026-11-25", "facts": "title; authors; dose; n", "kind": "pubmed", "position": 1},
             # a hostile source address must not become a link
             {"key": "test-2021-hostile", "url": "javascript:alert(2)", "checked": "2026-11-25",
-             "facts": "nothing"},
+             "facts": "nothing", "kind": "secondary", "position": 1},
         ],
         pk=("key", "url"),
     )

@@ -108,7 +108,7 @@ def test_search_facet_paper_and_evidence_table(site, page):
     page.wait_for_url("**/kb/paper_facets?_search=naltrexone")
     assert "5 rows where search matches" in page.locator("h3").first.inner_text()
 
-    page.locator("#facet-design a", has_text="rct").first.click()
+    page.locator("#facet-design a", has_text="randomised controlled trial").first.click()
     page.wait_for_url("**design__arraycontains=rct**")
     table = page.locator("table.rows-and-columns").inner_text()
     assert "Low-dose naltrexone for fibromyalgia: a randomized crossover trial" in table
@@ -125,7 +125,7 @@ def test_search_facet_paper_and_evidence_table(site, page):
 
     page.goto(site + "/kb/clinical_evidence")
     evidence = page.locator("table.rows-and-columns").inner_text()
-    assert "rct, crossover, double_blind, placebo_controlled" in evidence
+    assert "randomised controlled trial, crossover, double-blind, placebo-controlled" in evidence
     assert "4.5 mg/day" in evidence and "12 weeks" in evidence and "placebo" in evidence
     assert page.locator("h1").inner_text().startswith("Evidence table: clinical studies")
 

@@ -120,8 +120,8 @@ def test_there_are_at_least_six_canned_queries_and_each_answers(site):
         assert response.json()["ok"] is True
 
 
-def test_clinical_evidence_has_one_row_per_clinical_study(site):
-    studies = by_pmid(rows(site, "/kb/clinical_evidence"))
+def test_evidence_table_has_one_row_per_clinical_study(site):
+    studies = by_pmid(rows(site, "/kb/evidence_table"))
     # reviews, protocols and errata are not clinical studies
     assert set(studies) == {kb.RCT, kb.OLD, kb.CURATED_ONLY}
     rct = studies[kb.RCT]
@@ -137,10 +137,51 @@ def test_clinical_evidence_has_one_row_per_clinical_study(site):
     assert studies[kb.OLD]["evidence_from"] == "auto tags"
     assert json.loads(studies[kb.OLD]["design"]) == ["case_report"]
     assert studies[kb.OLD]["duration"] == "6 weeks"
-    [old] = rows(site, f"/kb/evidence_table?pmid={kb.OLD}")
-    assert old["duration_weeks"] == 6.0
+    assert studies[kb.OLD]["duration_weeks"] == 6.0
     assert studies[kb.CURATED_ONLY]["pubmed_url"] is None
     assert studies[kb.CURATED_ONLY]["doi_url"] == "https://doi.org/10.3390/biomed99.1087"
+
+
+def test_clinical_evidence_reads_in_words_with_the_study_linked(site):
+    response = fetch(site, "/kb/clinical_evidence.json?_shape=objects")
+    assert response.json()["columns"] == [
+        "study", "design", "n", "dose", "duration", "comparator", "primary_outcome", "result", "direction"]
+    # the JSON keeps the values; the page shows their labels
+    rct = next(r for r in response.json()["rows"] if r["study"] == kb.RCT)
+    assert rct["direction"] == "favours_ldn"
+    page = fetch(site, "/kb/clinical_evidence").text
+    assert '<a href="/kb/papers/99000001">Younger J, 2013</a>' in page
+    assert "randomised controlled trial, crossover, double-blind, placebo-controlled" in page
+    assert ">favours LDN<" in page
+    for raw in ("placebo_controlled", "double_blind", "favours_ldn"):
+        assert raw not in page
+    assert "<title>Evidence table: clinical studies · LDN evidence base</title>" in page
+
+
+def test_labels_view_joins_values_to_words(site):
+    found = fetch(site, "/kb.json", params={"_shape": "objects", "sql": (
+        "select e.pmid, l.label from evidence_table e "
+        "join labels l on l.vocabulary = 'direction' and l.value = e.result_direction")}).json()["rows"]
+    assert {"pmid": kb.RCT, "label": "favours LDN"} in found
+    words = {(r["vocabulary"], r["value"]): r["label"] for r in rows(site, "/kb/labels")}
+    assert words[("design", "placebo_controlled")] == "placebo-controlled"
+    assert words[("direction", "no_difference")] == "no difference"
+
+
+def test_every_vocabulary_value_has_a_label():
+    from harvest import labels, tag
+    from harvest.curate import DIRECTIONS
+
+    for vocabulary, values in (("design", tag.VOCABULARY_VALUES["design"]), ("outcome", tag.VOCABULARY_VALUES["outcome"]),
+                               ("direction", DIRECTIONS)):
+        assert set(values) <= set(labels.LABELS[vocabulary]), vocabulary
+
+
+def test_publication_role_tells_results_from_protocols_and_reviews(site):
+    roles = {r["pmid"]: r["publication_role"] for r in rows(site, "/kb/paper_facets")}
+    assert roles[kb.RCT] == "results" and roles[kb.PROTOCOL] == "protocol" and roles[kb.REVIEW] == "review"
+    page = fetch(site, "/kb/paper_facets").text
+    assert ">study results</a>" in page and ">protocol</a>" in page  # facet values as words
 
 
 def test_doses_studied(site):
@@ -242,7 +283,7 @@ def test_tag_disagreements(site):
 def test_search_and_facets_on_papers(site):
     data = fetch(site, "/kb/paper_facets.json?_search=crossover&_extra=facet_results").json()
     facets = {name: {r["value"]: r["count"] for r in f["results"]} for name, f in data["facet_results"].items()}
-    assert set(facets) == {"study_type", "design", "dose_band", "outcome", "year", "journal"}
+    assert set(facets) == {"publication_role", "study_type", "design", "dose_band", "outcome", "year", "journal"}
     assert facets["design"]["double_blind"] == 1
     assert facets["outcome"]["pain_intensity"] == 1
     assert facets["year"] == {2013: 1}
@@ -259,8 +300,8 @@ def test_evidence_table_view_facets(site):
 
 
 def test_lists_read_as_words_and_keys_link_to_papers(site):
-    page = fetch(site, "/kb/clinical_evidence").text
-    assert "rct, crossover, double_blind, placebo_controlled" in page
+    page = fetch(site, "/kb/evidence_table").text
+    assert "randomised controlled trial, crossover, double-blind, placebo-controlled" in page
     assert '<a href="/kb/papers/99000001">99000001</a>' in page
     assert '<a href="/kb/papers/doi~3A10~2E3390~2Fbiomed99~2E1087">' in page
 
@@ -296,7 +337,8 @@ def test_markup_is_sanitised_when_rendered(site):
     paper = fetch(site, f"/kb/papers/{kb.HOSTILE}").text
     assert '<h1 class="kb-title">A title with  <sup>markup</sup></h1>' in paper
     assert "<p>Abstract  text. </p>" in paper
-    assert "javascript:alert(2), checked 2026-11-25" in paper and 'href="javascript:' not in paper
+    assert 'javascript:alert(2) <small class="kb-source-kind">(secondary copy or mirror)</small>, checked 2026-11-25' in paper
+    assert 'href="javascript:' not in paper
     assert "Kept to check that &lt;b&gt;notes&lt;/b&gt; are shown as text." in paper
     for page in (paper, fetch(site, "/kb/papers?_size=max").text, fetch(site, "/kb/abstract_sections").text):
         assert "<script>alert" not in page
@@ -349,7 +391,7 @@ def test_bibtex_export_of_all_papers(site):
 
 
 def test_exports_of_a_query_a_view_and_a_paper(site):
-    assert len(rispy.loads(fetch(site, "/kb/clinical_evidence.ris").text)) == 3
+    assert len(rispy.loads(fetch(site, "/kb/evidence_table.ris").text)) == 3
     assert len(bibtexparser.parse_string(fetch(site, "/kb/paper_facets.bib?_search=naltrexone").text).entries) == 5
     [entry] = bibtexparser.parse_string(fetch(site, f"/kb/papers/{kb.RCT}.bib").text).entries
     assert entry["title"] == "Low-dose naltrexone for fibromyalgia: a randomized crossover trial"
