@@ -165,13 +165,19 @@ TABLES = {
         ("key", "url"),  # key: a curated entry's key, publication or trial
         {},
     ),
+    # What full-text search reads (harvest/search.py), one row per paper, keyed by its rowid.
+    "search_texts": (
+        {"paper_rowid": int, "pmid": str, "title": str, "abstract": str, "summary": str, "topics": str},
+        "paper_rowid",
+        {},
+    ),
 }
 
 # Columns of earlier shapes that must not survive in an old kb.db: `notes` held curators'
 # working notes, which never reach a page (the public text is `note`).
 RETIRED_COLUMNS = {"curated_entries": ["notes"], "trials": ["notes"]}
 
-FTS_CONFIG = {"papers": ["title", "abstract"]}
+FTS_CONFIG = {"papers": ["title", "abstract"], "search_texts": ["title", "abstract", "summary", "topics"]}
 
 # Link tables and tag lookups are filtered by paper; papers by the facets users ask for.
 INDEXES = {

@@ -187,7 +187,7 @@ select column1 as vocabulary, column2 as value, column3 as label
 from ({values_table(labels_rows())})
 """
 
-# paper_rowid lets the papers_fts index (keyed by papers.rowid) search this view.
+# paper_rowid lets the search_texts_fts index (keyed by papers.rowid) search this view.
 PAPER_FACETS = f"""
 select
     pmid, title, authors, year, journal, doi, {study_type('design')} as study_type,

@@ -21,6 +21,8 @@ from harvest.labels import label, vocabulary_of
 from harvest.parse import safe_html  # the sanitiser the parser used
 
 HTML_COLUMNS = {"title_html", "html"}
+HIGHLIGHTED_COLUMNS = {"matched_text"}  # search snippets, matches between <mark> and </mark>
+MARKS = {escape("<mark>"): Markup("<mark>"), escape("</mark>"): Markup("</mark>")}
 LIST_COLUMNS = {"registry_ids"}
 PAPER_KEY_COLUMNS = {"pmid", "pmids"}
 PAPERS_TABLE = "papers"
@@ -64,6 +66,14 @@ def json_list(value):
     return items if isinstance(items, list) else None
 
 
+def highlighted(value):
+    """A snippet as text, with only its <mark> tags kept as markup."""
+    text = str(escape(value))
+    for escaped, mark in MARKS.items():
+        text = text.replace(str(escaped), str(mark))
+    return Markup(text)
+
+
 async def is_view_or_query(datasette, database, table):
     if table is None:
         return True
@@ -89,6 +99,8 @@ def render_cell(value, column, table, database, datasette):
         return None
     if column in HTML_COLUMNS:
         return inline_html(value)
+    if column in HIGHLIGHTED_COLUMNS:
+        return highlighted(value)
     vocabulary = vocabulary_of(column, table)
     if (vocabulary or column in LIST_COLUMNS) and json_list(value) is not None:
         # An empty string would make Datasette fall back to showing "[]".

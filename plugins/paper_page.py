@@ -10,6 +10,8 @@ from datasette.utils import tilde_decode, tilde_encode
 
 DATABASE = "kb"  # the serve command serves kb.db, which Datasette names kb
 PAPERS_TABLE = "papers"
+# Shown under the home page's search box; a test checks each finds papers in kb.db.
+SEARCH_EXAMPLES = ["4.5 mg", "pain threshold", "crossover", "sleep"]
 
 
 async def rows(db, sql, params=()):
@@ -31,7 +33,7 @@ async def home_page(datasette):
                   (select count(*) from curated_entries where type = 'publication') as curated,
                   (select count(*) from trials) as trials""",
     )
-    return {"last_harvest": last, "kb_counts": counts}
+    return {"last_harvest": last, "kb_counts": counts, "search_examples": SEARCH_EXAMPLES}
 
 
 def paper_href(datasette, key):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from harvest import site
+from harvest import search, site
 from harvest.store import open_db, save_paper, save_tags
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -250,6 +250,7 @@ def build(path):
         ],
         pk=("key", "url"),
     )
+    search.refresh(db)
     db["unresolved_dois"].insert(
         {"doi": "10.9999/not-in-pubmed", "input": "doi:10.9999/NOT-in-PubMed", "line": 12,
          "reason": "no PubMed record", "first_seen": "2026-11-20T08:01:00Z"},

@@ -54,7 +54,7 @@ def test_every_table_and_column_is_described(db_path):
     names = [
         name for (name,) in connection.execute(
             "select name from sqlite_master where type in ('table', 'view') "
-            "and name not like 'sqlite_%' and name not like 'papers_fts_%'"
+            "and name not like 'sqlite_%' and name not like '%_fts_%'"
         )
     ]
     missing = []
@@ -62,7 +62,7 @@ def test_every_table_and_column_is_described(db_path):
         described = tables.get(name, {})
         if not described.get("description"):
             missing.append(name)
-        if name == "papers_fts":  # the FTS index's columns are papers' columns
+        if name.endswith("_fts"):  # an FTS index's columns are its table's columns
             continue
         for (column,) in connection.execute(f"select name from pragma_table_info('{name}')"):
             if not described.get("columns", {}).get(column):
@@ -75,7 +75,8 @@ def test_site_metadata_says_what_where_and_under_which_licence(site):
     assert "<strong>How it is built.</strong>" in page
     assert "CC BY 4.0" in page and "NLM" in page
     assert "last harvested from PubMed on 2026-11-20" in page
-    assert 'action="/kb/paper_facets"' in page
+    assert 'action="/kb/search_papers"' in page
+    assert '<label for="kb-search-input">Search titles, abstracts, curated summaries, results and outcomes</label>' in page
 
 
 def test_raw_and_internal_tables_are_hidden(site):
@@ -253,7 +254,18 @@ def test_unresolved_dois(site):
 def test_search_papers_is_ranked_full_text(site):
     found = rows(site, "/kb/search_papers?q=crossover+naltrexone")
     assert [r["pmid"] for r in found] == [kb.RCT]
-    assert "«crossover»" in found[0]["matched_text"]
+    assert "<mark>crossover</mark>" in found[0]["matched_text"]
+    page = fetch(site, "/kb/search_papers?q=crossover").text
+    assert "<mark>crossover</mark>" in page and "&lt;mark&gt;" not in page
+    assert '<label for="kb-search-input">' in page and 'value="crossover"' in page
+    # curated summaries and outcomes in words are searched too, not only titles and abstracts
+    assert [r["pmid"] for r in rows(site, "/kb/search_papers?q=" + "most patients reported")] == [kb.CURATED_ONLY]
+    assert kb.RCT in {r["pmid"] for r in rows(site, "/kb/search_papers?q=" + "pain intensity")}
+    # papers with the word in their title rank before papers with it only elsewhere
+    ranked = rows(site, "/kb/search_papers?q=fibromyalgia")
+    in_title = ["fibromyalgia" in r["title"].lower() for r in ranked]
+    assert True in in_title and False in in_title
+    assert in_title == sorted(in_title, reverse=True)
     ranked = [r["pmid"] for r in rows(site, "/kb/search_papers?q=naltrexone")]
     assert len(ranked) == 5 and set(ranked) >= {kb.RCT, kb.REVIEW, kb.PROTOCOL}
     # FTS syntax characters in the input are searched for, not parsed
