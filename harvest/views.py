@@ -40,7 +40,7 @@ STUDY_TYPES = [
 
 # Relation codes (both vocabularies) that belong in the corrections-and-comments listing.
 CORRECTION_AND_COMMENT_CODES = (
-    "correction_of", "comment_on", "reply_to",
+    "correction_of", "comment_on", "reply_to", "reanalysis_of",
     "ErratumIn", "ErratumFor", "RetractionIn", "RetractionOf", "PartialRetractionIn",
     "PartialRetractionOf", "ExpressionOfConcernIn", "ExpressionOfConcernFor", "CommentIn",
     "CommentOn", "CorrectedandRepublishedIn", "CorrectedandRepublishedFrom",

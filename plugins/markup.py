@@ -7,7 +7,8 @@
   (harvest/labels.py), JSON arrays of them as comma-separated labels; the values and arrays
   stay in the data and the JSON, so Datasette can facet on them.
 - Paper keys in views and query results link to the paper page (tables get that from
-  their foreign keys already); a `study` column (a paper key) reads "Younger J, 2013".
+  their foreign keys already); a `study` or `other_study` column (a paper key) reads
+  "Younger J, 2013".
 """
 
 import json
@@ -27,7 +28,7 @@ LIST_COLUMNS = {"registry_ids"}
 PAPER_KEY_COLUMNS = {"pmid", "pmids"}
 PAPERS_TABLE = "papers"
 
-STUDY_COLUMN = "study"
+STUDY_COLUMNS = {"study", "other_study"}
 
 _view_names = weakref.WeakKeyDictionary()  # Database -> its view names; kb.db is immutable
 _study_names = weakref.WeakKeyDictionary()  # Database -> {paper key: "Younger J, 2013"}, read once
@@ -90,7 +91,7 @@ async def study_name(datasette, database, key):
             "select pmid, coalesce(first_author, 'Anonymous') || coalesce(', ' || year, '') from papers"
         )
         _study_names[db] = {row[0]: row[1] for row in result.rows}
-    return _study_names[db].get(key, key)
+    return _study_names[db].get(key)
 
 
 @hookimpl
@@ -107,11 +108,14 @@ def render_cell(value, column, table, database, datasette):
         return list_text(value, vocabulary) or Markup("&nbsp;")
     if vocabulary and isinstance(value, str):
         return label(vocabulary, value)
-    if column == STUDY_COLUMN:
+    if column in STUDY_COLUMNS:
 
         async def study():
+            name = await study_name(datasette, database, value)
+            if name is None:  # not a paper in kb.db (a trial, or a paper PubMed links to)
+                return str(value)
             url = datasette.urls.row(database, PAPERS_TABLE, tilde_encode(str(value)))
-            return Markup('<a href="{}">{}</a>').format(url, await study_name(datasette, database, value))
+            return Markup('<a href="{}">{}</a>').format(url, name)
 
         return study()
     if column in PAPER_KEY_COLUMNS:

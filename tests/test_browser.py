@@ -201,9 +201,13 @@ def test_pages_at_1280_fit_read_in_words_and_run_clean(shipped_site, page):
 
 
 def test_charts_render(site, page):
+    messages = []
+    page.on("console", lambda message: messages.append(f"{message.type}: {message.text}"))
     page.goto(site + "/-/dashboards/charts")
     for chart in ("publications-per-year", "doses-studied"):
         page.locator(f"#chart-{chart} canvas, #chart-{chart} svg").first.wait_for(timeout=15000)
+    page.wait_for_timeout(500)
+    assert [m for m in messages if m.startswith(("error", "warning"))] == []
 
 
 def test_served_site_refuses_writes_and_stops_runaway_queries(site):

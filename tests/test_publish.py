@@ -3,10 +3,12 @@
 import asyncio
 import hashlib
 import json
+import re
 import shutil
 import sqlite3
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import bibtexparser
 import pytest
@@ -216,7 +218,7 @@ def test_trials_and_their_publications(site):
 
 
 def test_corrections_retractions_and_comments_show_both_sides(site):
-    links = {(r["pmid"], r["relation"], r["other_key"]) for r in rows(site, "/kb/corrections_retractions_comments")}
+    links = {(r["study"], r["relation"], r["other_study"]) for r in rows(site, "/kb/corrections_retractions_comments")}
     assert (kb.RCT, "erratum in", kb.ERRATUM) in links
     assert (kb.ERRATUM, "erratum for", kb.RCT) in links
     assert (kb.ERRATUM, "correction of", kb.RCT) in links
@@ -231,7 +233,7 @@ def test_related_papers_name_both_directions(site):
 
 
 def test_new_since_last_harvest(site):
-    new = {r["pmid"] for r in rows(site, "/kb/new_papers")}
+    new = {r["study"] for r in rows(site, "/kb/new_papers")}
     assert kb.OLD not in new
     assert {kb.RCT, kb.CURATED_ONLY} <= new
 
@@ -365,6 +367,21 @@ def test_charts_dashboard_and_its_queries(site):
     assert {"year": 2013, "study_type": "randomised trial", "papers": 1} in per_year
     doses = fetch(site, "/kb.json", params={"sql": charts["doses-studied"]["query"], "_shape": "objects"}).json()["rows"]
     assert doses == [{"mg_per_day": 4.5, "band": "low", "studies": 2}]
+    # numeric years (a year with no papers is a gap), whole-number counts, no version warning
+    per_year = charts["publications-per-year"]["display"]["encoding"]
+    assert per_year["x"]["type"] == "quantitative" and per_year["x"]["bin"] == {"step": 1}
+    for chart in charts.values():
+        assert chart["display"]["encoding"]["y"]["axis"]["tickMinStep"] == 1
+        schema_major = re.search(r"/v(\d+)\.json$", chart["display"]["$schema"]).group(1)
+        assert schema_major == bundled_vega_lite_major()
+
+
+def bundled_vega_lite_major():
+    """The major version of the Vega-Lite that datasette-dashboards serves (its first string literal)."""
+    import datasette_dashboards
+
+    script = (Path(datasette_dashboards.__file__).parent / "static" / "vega-lite.min.js").read_text()
+    return re.search(r'var n="(\d+)\.\d+\.\d+"', script).group(1)
 
 
 # ---- exports ----------------------------------------------------------------------------------
@@ -400,6 +417,19 @@ def test_bibtex_export_of_all_papers(site):
     assert (rct["year"], rct["pages"], rct["doi"]) == ("2013", "529--538", "10.1002/art.99001")
     anonymous = next(e for e in library.entries if e.fields_dict.get("pmid") and e["pmid"] == kb.ERRATUM)
     assert "author" not in anonymous.fields_dict
+    assert anonymous.key == "anonymous2013"
+
+
+def test_bibtex_keys_transliterate_accented_names():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reference_exports", kb.ROOT / "plugins" / "reference_exports.py")
+    exports = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(exports)
+    taken = set()
+    keys = [exports.bibtex_key({"authors": [name], "year": 2024}, taken)
+            for name in ("Häuser W", "Rodríguez-Freire C", "Bye-Møller L", "Häuser W")]
+    assert keys == ["hauser2024", "rodriguezfreire2024", "byemoller2024", "hauser2024a"]
 
 
 def test_exports_of_a_query_a_view_and_a_paper(site):
@@ -455,3 +485,23 @@ def test_runaway_query_is_stopped_by_the_time_limit(site):
     assert response.status_code == 400
     assert "SQL query took too long" in response.json()["error"]
     assert elapsed < 10
+
+
+def test_pages_say_plainly_when_nothing_was_harvested(db_path, tmp_path):
+    harvested = kb.make_datasette(db_path)
+    assert "Last harvest from PubMed: 2026-11-20" in fetch(harvested, "/kb/new_papers").text
+    assert "What this copy holds" not in fetch(harvested, "/").text
+    copy = tmp_path / "kb.db"
+    shutil.copy(db_path, copy)
+    with sqlite3.connect(copy) as connection:
+        connection.execute("delete from harvest_runs")
+    never = kb.make_datasette(copy)
+    home = fetch(never, "/").text
+    assert "not harvested from PubMed yet" in home and "<em>without abstracts</em>" in home
+    assert "Recently added curated papers" in home
+    assert "Nothing has been harvested from PubMed yet" in fetch(never, "/kb/new_papers").text
+
+
+def test_home_page_keeps_a_place_for_the_evidence_summary():
+    # the partial is optional: without it the home page still renders (see the tests above)
+    assert '{% include "_evidence_summary.html" ignore missing %}' in (kb.ROOT / "templates/index.html").read_text()

@@ -80,3 +80,14 @@ def test_every_home_page_search_example_finds_papers(site):
         query = urllib.parse.unquote_plus(html.unescape(example))
         found = get(site, "/kb/search_papers.json?_shape=objects&q=" + urllib.parse.quote(query)).json()["rows"]
         assert found, f"home page example {query!r} finds nothing"
+
+
+def test_paper_pages_cite_only_what_is_known(site):
+    papers = get(site, "/kb/papers.json?_shape=objects&_col=journal_iso&_col=journal&_col=year&_size=max").json()["rows"]
+    assert papers
+    for paper in papers:
+        page = get(site, f"/kb/papers/{tilde_encode(paper['pmid'])}").text
+        [citation] = re.findall(r'<p class="kb-citation[^"]*">(.*?)</p>', page, re.S)
+        assert "None" not in citation, paper["pmid"]
+        if not (paper["journal"] or paper["journal_iso"] or paper["year"]):
+            assert "Journal and year not yet verified" in citation
