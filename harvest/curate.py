@@ -6,7 +6,7 @@ and the curated facts stay in `curated_entries`, where the `conflicts` view
 compares them. Curated facts also become tags with source 'curated'.
 
 An entry's `note` is public and shown on pages; its `curation_log` is the curators' own
-record and is never loaded (nor is a legacy `notes`, written as a log before the split).
+record and is never loaded. The old `notes` key (public and internal text mixed) is refused.
 Sources get their kind (source_kinds.py) and are stored canonical pages first.
 """
 
@@ -111,6 +111,8 @@ def validate(entries, vocabulary):
         for value in entry.get("outcomes") or []:
             if value not in vocabulary["outcome"]:
                 problems.append(f"{where}: unknown outcome value {value!r}")
+        if "notes" in entry:
+            problems.append(f"{where}: 'notes' is no longer read: split it into note (public) and curation_log (internal)")
         direction = entry.get("result_direction")
         if direction and direction not in DIRECTIONS:
             problems.append(f"{where}: unknown result_direction {direction!r}")

@@ -169,3 +169,10 @@ def test_an_old_database_loses_its_notes_columns(tmp_path):
     old["curated_entries"].insert({"key": "a", "notes": "working log"}, pk="key")
     store.open_db(str(path))
     assert "notes" not in sqlite_utils.Database(path)["curated_entries"].columns_dict
+
+
+def test_validation_refuses_the_old_notes_key():
+    entry = {"key": "a-2020-x", "type": "publication", "doi": "10.1234/x", "_file": "t.yml",
+             "notes": "mixed public and internal text", "sources": [{"url": "https://e.org"}]}
+    [problem] = curate.validate([entry], tag.VOCABULARY_VALUES)
+    assert problem == "t.yml: a-2020-x: 'notes' is no longer read: split it into note (public) and curation_log (internal)"

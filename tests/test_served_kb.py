@@ -1,6 +1,6 @@
 """The shipped data as served: kb.db rebuilt from the committed files (kb build), then every page.
 
-- No page shows curation-log text (the `curation_log` of curated entries, or a legacy `notes`).
+- No page shows curation-log text (the `curation_log` of curated entries).
 - Every search example on the home page finds papers.
 """
 
@@ -18,7 +18,7 @@ import publish_db as kb
 from harvest import curate
 from harvest.cli import cli
 
-LOG_FIELDS = ("curation_log", "notes")  # `notes` was the curators' log before the split
+LOG_FIELDS = ("curation_log",)
 
 
 @pytest.fixture(scope="module")
