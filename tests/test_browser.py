@@ -235,8 +235,8 @@ def screenshots(db_path, out_dir):
     ).fetchone()
     workdir = Path(db_path).resolve().parent / "build"
     workdir.mkdir(exist_ok=True)
-    # wide enough for the evidence table's columns to show without scrolling
-    with serving(Path(db_path).resolve(), workdir) as base, browser_page(width=1800) as page:
+    # at 1280 px, the width the evidence view is made to fit
+    with serving(Path(db_path).resolve(), workdir) as base, browser_page(width=1280) as page:
         page.goto(base + "/kb/clinical_evidence")
         page.screenshot(path=str(out_dir / "evidence-table.png"))
         page.goto(base + f"/kb/papers/{tilde_encode(key)}")
