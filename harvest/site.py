@@ -34,13 +34,14 @@ def setting_flags():
 
 
 def serve_command(db_path, inspect_file, host="127.0.0.1", port=PUBLISH_PORT, datasette=DATASETTE, root=ROOT,
-                  with_settings=True):
+                  with_settings=True, plugins_dir=None):
     """`datasette serve` for kb.db (immutable, with its inspect file) and the site's files under
-    `root`; without `with_settings`, on Datasette's default settings (for comparison)."""
+    `root`; without `with_settings`, on Datasette's default settings, and with another
+    `plugins_dir` (for comparisons)."""
     root = Path(root)
     return [
         datasette, "serve", "-i", str(db_path), "--inspect-file", str(inspect_file),
-        "-m", str(root / "metadata.yml"), "--plugins-dir", str(root / "plugins"),
+        "-m", str(root / "metadata.yml"), "--plugins-dir", str(plugins_dir or root / "plugins"),
         "--template-dir", str(root / "templates"), "--static", f"static:{root / 'static'}",
         *(setting_flags() if with_settings else []), "-h", host, "-p", str(port),
     ]

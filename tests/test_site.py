@@ -59,3 +59,46 @@ def test_weekly_workflow_harvests_tests_commits_only_changes_and_deploys():
                     "make publish", "flyctl deploy build/publish"):
         assert command in runs, command
     assert runs.index("make test") < runs.index("git add kb.db") < runs.index("flyctl deploy")
+
+
+def load_plugin(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, kb.ROOT / "plugins" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_response_cache_answers_repeated_gets_from_memory_only():
+    import asyncio
+
+    calls = []
+
+    async def app(scope, receive, send):
+        calls.append((scope["method"], scope["path"], scope["query_string"]))
+        status = 404 if scope["path"] == "/missing" else 200
+        headers = [(b"set-cookie", b"x=1")] if scope["path"] == "/cookie" else []
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"part one, ", "more_body": True})
+        await send({"type": "http.response.body", "body": f"call {len(calls)}".encode()})
+
+    cached = load_plugin("response_cache").asgi_wrapper(datasette=None)(app)
+
+    def get(path, query=b"", method="GET"):
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": method, "path": path, "query_string": query}
+        asyncio.run(cached(scope, None, send))
+        return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+    assert get("/kb/papers") == b"part one, call 1"
+    assert get("/kb/papers") == b"part one, call 1"  # the same bytes, the app not called again
+    assert get("/kb/papers", b"_size=max") == b"part one, call 2"
+    for path, method in (("/missing", "GET"), ("/cookie", "GET"), ("/kb/papers", "POST")):
+        first, second = get(path, method=method), get(path, method=method)
+        assert first != second, (path, method)  # never answered from memory
+    assert len(calls) == 8
