@@ -102,3 +102,41 @@ def test_response_cache_answers_repeated_gets_from_memory_only():
         first, second = get(path, method=method), get(path, method=method)
         assert first != second, (path, method)  # never answered from memory
     assert len(calls) == 8
+
+
+def test_the_published_directory_serves_as_its_dockerfile_says(published):
+    """Run the Dockerfile's CMD (with this environment's datasette) inside the published directory."""
+    import shlex
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    from harvest import site
+
+    out = published / "out"
+    [command] = [line[4:] for line in (out / "Dockerfile").read_text().splitlines() if line.startswith("CMD ")]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = shlex.split(command.replace('"${PORT:-8001}"', str(port)).replace("0.0.0.0", "127.0.0.1"))
+    argv[0] = site.DATASETTE
+    server = subprocess.Popen(argv, cwd=out, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/-/versions.json", timeout=1)
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, server.stderr.read().decode()
+                time.sleep(0.2)
+        assert "Disallow: /" in urllib.request.urlopen(base + "/robots.txt").read().decode()
+        assert "Evidence table: clinical studies" in urllib.request.urlopen(base + "/kb/clinical_evidence").read().decode()
+        assert urllib.request.urlopen(base + "/kb.db").read()[:15] == b"SQLite format 3"
+        databases = json.loads(urllib.request.urlopen(base + "/-/databases.json").read())
+        assert databases[0]["is_mutable"] is False
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
