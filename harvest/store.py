@@ -215,6 +215,9 @@ def register(tables=None, views=None, fts=None, indexes=None):
 
 def ensure_db_shape(db):
     """Create missing tables and columns, indexes, FTS and views. Idempotent."""
+    # kb.db can be downloaded whole: what is deleted (retired columns, replaced curated rows)
+    # is overwritten with zeros rather than left readable in free pages.
+    db.execute("pragma secure_delete = on")
     for name, (columns, pk, foreign_keys) in TABLES.items():
         table = db[name]
         if not table.exists():

@@ -166,9 +166,12 @@ def test_an_old_database_loses_its_notes_columns(tmp_path):
 
     path = tmp_path / "kb.db"
     old = sqlite_utils.Database(path)
-    old["curated_entries"].insert({"key": "a", "notes": "working log"}, pk="key")
-    store.open_db(str(path))
+    old["curated_entries"].insert_all(
+        [{"key": f"k{i}", "notes": f"working log {i}: seen on a mirror page " * 20} for i in range(300)], pk="key")
+    old.close()
+    store.open_db(str(path)).close()
     assert "notes" not in sqlite_utils.Database(path)["curated_entries"].columns_dict
+    assert b"seen on a mirror page" not in path.read_bytes()  # not even in free pages
 
 
 def test_validation_refuses_the_old_notes_key():
