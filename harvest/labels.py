@@ -76,8 +76,19 @@ TABLE_COLUMN_VOCABULARIES = {
 }
 
 
+# A tag's value is in the vocabulary of its kind (for the kinds that have one).
+TAG_KIND_VOCABULARIES = {"design": "design", "outcome": "outcome", "comparator": "comparator"}
+TAG_TABLES = {"tags", "effective_tags", "tag_disagreements"}
+
+
 def vocabulary_of(column, table=None):
     return TABLE_COLUMN_VOCABULARIES.get((table, column)) or COLUMN_VOCABULARIES.get(column)
+
+
+def tag_value_label(value, kind):
+    """A tag's value in words when its kind has a vocabulary (design, outcome, comparator)."""
+    vocabulary = TAG_KIND_VOCABULARIES.get(kind)
+    return label(vocabulary, value) if vocabulary else value
 
 
 def label(vocabulary, value):

@@ -18,7 +18,7 @@ from datasette import hookimpl
 from datasette.utils import tilde_encode
 from markupsafe import Markup, escape
 
-from harvest.labels import label, vocabulary_of
+from harvest.labels import TAG_TABLES, label, tag_value_label, vocabulary_of
 from harvest.parse import safe_html  # the sanitiser the parser used
 
 HTML_COLUMNS = {"title_html", "html"}
@@ -95,9 +95,12 @@ async def study_name(datasette, database, key):
 
 
 @hookimpl
-def render_cell(value, column, table, database, datasette):
+def render_cell(row, value, column, table, database, datasette):
     if value is None:
         return None
+    if column == "value" and table in TAG_TABLES and "kind" in row.keys():
+        shown = tag_value_label(value, row["kind"])
+        return shown if shown != value else None
     if column in HTML_COLUMNS:
         return inline_html(value)
     if column in HIGHLIGHTED_COLUMNS:
@@ -135,6 +138,7 @@ def prepare_jinja2_environment(env):
     env.filters["inline_html"] = inline_html
     env.filters["kb_list"] = list_text
     env.filters["kb_label"] = labelled
+    env.filters["kb_tag_value"] = tag_value_label
     # facet values of a column, in the column's vocabulary (templates/_facet_results.html)
     env.filters["kb_facet_label"] = lambda value, column, table=None: (
         labelled(value, vocabulary_of(column, table)) if vocabulary_of(column, table) else value

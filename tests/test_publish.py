@@ -171,6 +171,15 @@ def test_labels_view_joins_values_to_words(site):
     assert words[("direction", "no_difference")] == "no difference"
 
 
+def test_tag_values_read_as_words_in_tag_tables(site):
+    page = fetch(site, f"/kb/tags?pmid={kb.RCT}&kind=design").text
+    cells = set(re.findall(r'<td class="col-value[^"]*">(.*?)</td>', page))
+    assert {"randomised controlled trial", "double-blind"} <= cells
+    assert not {"rct", "double_blind"} & cells
+    [row] = rows(site, f"/kb/tags?pmid={kb.RCT}&kind=design&value=placebo_controlled")
+    assert row["value"] == "placebo_controlled"  # the data keeps the value
+
+
 def test_every_vocabulary_value_has_a_label():
     from harvest import labels, tag
     from harvest.curate import DIRECTIONS
