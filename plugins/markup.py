@@ -136,7 +136,6 @@ def render_cell(row, value, column, table, database, datasette):
 @hookimpl
 def prepare_jinja2_environment(env):
     env.filters["inline_html"] = inline_html
-    env.filters["kb_list"] = list_text
     env.filters["kb_label"] = labelled
     env.filters["kb_tag_value"] = tag_value_label
     # facet values of a column, in the column's vocabulary (templates/_facet_results.html)

@@ -198,6 +198,8 @@ LINKS = [
     {"from_key": RCT, "relation": "included_in", "to_key": REVIEW, "origin": "curated"},
     {"from_key": PROTOCOL, "relation": "protocol_of", "to_key": TRIAL, "origin": "curated"},
     {"from_key": RCT, "relation": "reports_trial", "to_key": "NCT00568555", "origin": "curated"},
+    # stands in for a letter that re-analyses a meta-analysis
+    {"from_key": HOSTILE, "relation": "reanalysis_of", "to_key": REVIEW, "origin": "curated"},
 ]
 
 

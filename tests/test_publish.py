@@ -232,6 +232,10 @@ def test_corrections_retractions_and_comments_show_both_sides(site):
     assert (kb.ERRATUM, "erratum for", kb.RCT) in links
     assert (kb.ERRATUM, "correction of", kb.RCT) in links
     assert (kb.RCT, "corrected by", kb.ERRATUM) in links
+    # a review shows the re-analyses of it, PubMed's links and curated links side by side
+    assert (kb.REVIEW, "re-analysed by", kb.HOSTILE) in links
+    page = fetch(site, "/kb/corrections_retractions_comments").text
+    assert '<a href="/kb/papers/99000001">Younger J, 2013</a>' in page
 
 
 def test_related_papers_name_both_directions(site):
