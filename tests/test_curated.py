@@ -102,6 +102,11 @@ def test_build_loads_curated_papers_trials_links_and_tags(tmp_path):
     before = snapshot()
     assert CliRunner().invoke(cli, ["build", "--db", str(db_path)]).exit_code == 0
     assert snapshot() == before  # nothing re-parsed, re-tagged or duplicated
+    from harvest import search
+
+    again = sqlite_utils.Database(db_path)
+    assert again["search_texts"].count == again["papers"].count
+    assert search.refresh(again) == 0  # the search index is already in line: nothing rewritten
 
 
 def test_build_refuses_invalid_curated_data_and_keeps_the_database(tmp_path):
@@ -179,3 +184,27 @@ def test_validation_refuses_the_old_notes_key():
              "notes": "mixed public and internal text", "sources": [{"url": "https://e.org"}]}
     [problem] = curate.validate([entry], tag.VOCABULARY_VALUES)
     assert problem == "t.yml: a-2020-x: 'notes' is no longer read: split it into note (public) and curation_log (internal)"
+
+
+def test_search_index_follows_changed_and_removed_papers(tmp_path):
+    from harvest import search, store
+
+    db = store.open_db(str(tmp_path / "kb.db"))
+    entries = [
+        {"key": f"a-2020-{i}", "type": "publication", "doi": f"10.1234/x{i}", "title": f"Paper {i}",
+         "result": "Pain fell.", "_file": "t.yml", "sources": [{"url": "https://doi.org/10.1234/x"}]}
+        for i in (1, 2)
+    ]
+    curate.save_curated(db, entries)
+    assert search.refresh(db) == 2
+
+    def found(words):
+        return [r[0] for r in db.execute(
+            "select s.pmid from search_texts_fts join search_texts s on s.paper_rowid = search_texts_fts.rowid "
+            "where search_texts_fts match ?", [words])]
+
+    assert sorted(found("fell")) == ["doi:10.1234/x1", "doi:10.1234/x2"]
+    entries[0]["result"] = "Sleep improved."
+    curate.save_curated(db, entries[:1])  # the second paper is gone, the first changed
+    assert search.refresh(db) == 2
+    assert found("fell") == [] and found("sleep") == ["doi:10.1234/x1"]
