@@ -74,6 +74,8 @@ def serving(db_path, before):
 def request_mix(db_path, total):
     """The issue's mix: the papers table, the evidence view, searches and paper pages."""
     connection = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    if not connection.execute("select 1 from sqlite_master where name = 'search_texts_fts'").fetchone():
+        raise SystemExit(f"{db_path}: built by an older version (no search index); run `make build` first")
     keys = [k for (k,) in connection.execute("select pmid from papers order by pmid limit 5")]
     paths = [
         "/kb/papers",
