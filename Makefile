@@ -4,10 +4,9 @@ DB ?= kb.db
 VENV := .venv
 PY := $(VENV)/bin/python
 KB := $(VENV)/bin/kb
-DATASETTE_SETTINGS := --setting sql_time_limit_ms 3000 --setting max_returned_rows 2000 \
-	--setting default_page_size 50 --setting allow_download off
+# Datasette's settings live in settings.json only (read by `kb serve`, `kb publish` and the tests).
 
-.PHONY: install serve test harvest build eval bench screenshots
+.PHONY: install serve test harvest build eval bench screenshots publish
 
 install: $(VENV)/.installed
 
@@ -18,8 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 serve: install build/inspect-data.json
-	$(VENV)/bin/datasette serve -i $(DB) --inspect-file build/inspect-data.json -m metadata.yml \
-		--plugins-dir plugins --template-dir templates --static static:static $(DATASETTE_SETTINGS) -h 127.0.0.1 -p $(PORT)
+	$(KB) serve --db $(DB) --inspect-file build/inspect-data.json --port $(PORT)
 
 build/inspect-data.json: $(DB) | install
 	mkdir -p build
@@ -42,6 +40,10 @@ eval: install
 bench: install
 	$(PY) scripts/bench_harvest.py
 	$(PY) scripts/bench_tag.py
+	$(PY) scripts/bench_serve.py $(DB)
+
+publish: install
+	$(KB) publish --db $(DB) --out build/publish
 
 screenshots: install
 	$(PY) tests/test_browser.py $(DB) docs

@@ -2,6 +2,8 @@
 our exceptions into one line naming the bad input."""
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import click
 import yaml
 from tqdm import tqdm
 
-from . import curate, fetch, findings, parse, pipeline, refs, store, tag
+from . import curate, fetch, findings, parse, pipeline, refs, site, store, tag
 from .dois import read_doi_lines
 
 DEFAULT_SOURCES = Path(__file__).parent / "sources.yml"
@@ -175,3 +177,34 @@ def check_refs(source, db_path, offline, as_json, save):
         sys.exit(2)
     click.echo(json.dumps(results, indent=2, ensure_ascii=False) if as_json else refs.format_report(results))
     sys.exit(refs.exit_code(results))
+
+
+@cli.command()
+@click.option("--db", "db_path", default="kb.db", show_default=True, type=click.Path(exists=True, dir_okay=False),
+              help="The SQLite database to serve (read-only).")
+@click.option("--inspect-file", default="build/inspect-data.json", show_default=True,
+              type=click.Path(dir_okay=False), help="Datasette's inspect file for the database (written if missing).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8001, show_default=True, type=int)
+def serve(db_path, inspect_file, host, port):
+    """Serve kb.db with Datasette: immutable, read-only, with the settings in settings.json."""
+    if not Path(inspect_file).exists():
+        Path(inspect_file).parent.mkdir(parents=True, exist_ok=True)
+        site.write_inspect_file(db_path, inspect_file)
+    command = site.serve_command(db_path, inspect_file, host=host, port=port)
+    os.execv(command[0], command)
+
+
+@cli.command()
+@click.option("--db", "db_path", default="kb.db", show_default=True, type=click.Path(exists=True, dir_okay=False),
+              help="The SQLite database to publish.")
+@click.option("--out", "out_dir", default="build/publish", show_default=True, type=click.Path(file_okay=False),
+              help="Directory to write (replaced).")
+def publish(db_path, out_dir):
+    """Write a deployable Datasette site: Dockerfile (Datasette and plugins pinned), kb.db
+    with its inspect file, metadata, settings, plugins, templates and static files."""
+    try:
+        written = site.publish(db_path, out_dir)
+    except (OSError, ValueError, subprocess.CalledProcessError) as error:
+        raise click.ClickException(f"publish failed: {error}")
+    click.echo(f"{out_dir}: {len(written)} files; deploy with: docker build -t ldn-kb {out_dir}")

@@ -4,6 +4,10 @@ A curated publication becomes a paper (keyed as `paper_key` says) when
 no PubMed record has been harvested for it; where one has, PubMed's fields win
 and the curated facts stay in `curated_entries`, where the `conflicts` view
 compares them. Curated facts also become tags with source 'curated'.
+
+An entry's `note` is public and shown on pages; its `curation_log` is the curators' own
+record and is never loaded. The old `notes` key (public and internal text mixed) is refused.
+Sources get their kind (source_kinds.py) and are stored canonical pages first.
 """
 
 import json
@@ -16,6 +20,7 @@ from . import store
 from .dois import DOI_PATTERN
 from .parse import safe_html
 from .relations import CURATED_RELATIONS
+from .source_kinds import KINDS, ordered
 
 CURATED_DIR = Path(__file__).parent / "curated"
 DIRECTIONS = {"favours_ldn", "no_difference", "favours_comparator", "mixed", "not_applicable"}
@@ -97,12 +102,17 @@ def validate(entries, vocabulary):
         sources = entry.get("sources") or []
         if not sources or not all(isinstance(s, dict) and s.get("url") for s in sources):
             problems.append(f"{where}: every entry needs sources with a url")
+        for source in sources:
+            if isinstance(source, dict) and source.get("kind") and source["kind"] not in KINDS:
+                problems.append(f"{where}: unknown source kind {source['kind']!r} (one of {', '.join(KINDS)})")
         for value in entry.get("design") or []:
             if value not in vocabulary["design"]:
                 problems.append(f"{where}: unknown design value {value!r}")
         for value in entry.get("outcomes") or []:
             if value not in vocabulary["outcome"]:
                 problems.append(f"{where}: unknown outcome value {value!r}")
+        if "notes" in entry:
+            problems.append(f"{where}: 'notes' is no longer read: split it into note (public) and curation_log (internal)")
         direction = entry.get("result_direction")
         if direction and direction not in DIRECTIONS:
             problems.append(f"{where}: unknown result_direction {direction!r}")
@@ -175,8 +185,8 @@ def save_curated(db, entries):
         db["sources"].insert_all(
             [
                 {"key": entry["key"], "url": s["url"], "checked": str(s.get("checked") or ""),
-                 "facts": s.get("facts")}
-                for s in entry.get("sources") or []
+                 "facts": s.get("facts"), "kind": s["kind"], "position": position}
+                for position, s in enumerate(ordered(entry.get("sources") or []), 1)
             ],
             pk=("key", "url"),
             replace=True,
@@ -254,7 +264,7 @@ def _entry_row(entry, key):
         "outcomes": json.dumps(entry.get("outcomes") or []),
         "adverse_events": json.dumps(entry.get("adverse_events") or []),
         "result": entry.get("result"), "result_direction": entry.get("result_direction"),
-        "registry_ids": json.dumps(_registry_ids(entry)), "notes": entry.get("notes"),
+        "registry_ids": json.dumps(_registry_ids(entry)), "note": entry.get("note"),
         "checked": _latest_check(entry),
     }
 
@@ -275,7 +285,7 @@ def _trial_row(entry):
         "duration_weeks": entry.get("duration_weeks"), "comparator": entry.get("comparator"),
         "population": entry.get("population"), "primary_outcome": entry.get("primary_outcome"),
         "published": None if entry.get("published") is None else int(bool(entry["published"])),
-        "notes": entry.get("notes"), "checked": _latest_check(entry),
+        "note": entry.get("note"), "checked": _latest_check(entry),
     }
 
 

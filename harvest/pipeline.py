@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import curate, fetch, parse, store, tag
+from . import curate, fetch, parse, search, store, tag
 from .dois import DOIInput, looks_truncated, read_doi_lines
 
 
@@ -327,6 +327,7 @@ def build(db, curated_entries):
             summary.updated_papers += int(changed)
     curate.save_curated(db, curated_entries)
     tag_papers(db)
+    search.refresh(db)
     return summary
 
 

@@ -138,7 +138,7 @@ TABLES = {
             "dose_min_mg_per_day": float, "dose_max_mg_per_day": float, "dose_regimen": str,
             "duration_weeks": float, "comparator": str, "primary_outcome": str,
             "outcomes": str, "adverse_events": str, "result": str, "result_direction": str,
-            "registry_ids": str, "notes": str, "checked": str,
+            "registry_ids": str, "note": str, "checked": str,
         },
         "key",
         {"pmid": ("papers", "pmid")},
@@ -150,7 +150,7 @@ TABLES = {
             "completion_year": int, "n_planned": int, "n_enrolled": int, "design": str,
             "dose_text": str, "dose_min_mg_per_day": float, "dose_max_mg_per_day": float,
             "dose_regimen": str, "duration_weeks": float, "comparator": str, "population": str,
-            "primary_outcome": str, "published": int, "notes": str, "checked": str,
+            "primary_outcome": str, "published": int, "note": str, "checked": str,
         },
         "registry_id",
         {},
@@ -161,13 +161,23 @@ TABLES = {
         {},
     ),
     "sources": (
-        {"key": str, "url": str, "checked": str, "facts": str},
+        {"key": str, "url": str, "checked": str, "facts": str, "kind": str, "position": int},
         ("key", "url"),  # key: a curated entry's key, publication or trial
+        {},
+    ),
+    # What full-text search reads (harvest/search.py), one row per paper, keyed by its rowid.
+    "search_texts": (
+        {"paper_rowid": int, "pmid": str, "title": str, "abstract": str, "summary": str, "topics": str},
+        "paper_rowid",
         {},
     ),
 }
 
-FTS_CONFIG = {"papers": ["title", "abstract"]}
+# Columns of earlier shapes that must not survive in an old kb.db: `notes` held curators'
+# working notes, which never reach a page (the public text is `note`).
+RETIRED_COLUMNS = {"curated_entries": ["notes"], "trials": ["notes"]}
+
+FTS_CONFIG = {"papers": ["title", "abstract"], "search_texts": ["title", "abstract", "summary", "topics"]}
 
 # Link tables and tag lookups are filtered by paper; papers by the facets users ask for.
 INDEXES = {
@@ -205,6 +215,9 @@ def register(tables=None, views=None, fts=None, indexes=None):
 
 def ensure_db_shape(db):
     """Create missing tables and columns, indexes, FTS and views. Idempotent."""
+    # kb.db can be downloaded whole: what is deleted (retired columns, replaced curated rows)
+    # is overwritten with zeros rather than left readable in free pages.
+    db.execute("pragma secure_delete = on")
     for name, (columns, pk, foreign_keys) in TABLES.items():
         table = db[name]
         if not table.exists():
@@ -218,6 +231,9 @@ def ensure_db_shape(db):
             for column, kind in columns.items():
                 if column not in existing:
                     table.add_column(column, kind)
+            retired = [c for c in RETIRED_COLUMNS.get(name, []) if c in existing]
+            if retired:
+                table.transform(drop=retired)
     for name, column_sets in INDEXES.items():
         for columns in column_sets:
             db[name].create_index(columns, if_not_exists=True)

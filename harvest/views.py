@@ -12,6 +12,7 @@ Conventions the views rely on:
 - list-valued output columns are JSON arrays, so Datasette can facet on them.
 """
 
+from .labels import PUBLICATION_ROLES, RESULTS_ROLE, UNKNOWN_ROLE, labels_rows
 from .relations import CURATED_RELATIONS, PUBMED_RELATIONS
 
 # Designs that make a paper a report of a clinical study (the evidence table's rows);
@@ -21,25 +22,25 @@ NON_CLINICAL_DESIGNS = (
     "letter", "erratum",
 )
 
-# Headline study type for charts and facets, first match wins: a paper tagged both
-# rct and secondary_analysis counts once, as the stronger design it reports on.
+# Headline study type for charts and facets, first match wins: a protocol or a secondary
+# analysis of an RCT counts as what it is, so "randomised trial" means a trial's results.
 STUDY_TYPES = [
     ("meta-analysis", ("meta_analysis",)),
     ("systematic review", ("systematic_review",)),
-    ("randomised trial", ("rct",)),
+    ("protocol", ("protocol",)),
     ("secondary analysis", ("secondary_analysis",)),
+    ("letter or erratum", ("letter", "erratum")),
+    ("randomised trial", ("rct",)),
     ("non-randomised trial", ("nonrandomized", "single_arm", "pilot", "dose_finding", "open_label")),
     ("observational study", ("observational", "retrospective", "survey")),
     ("case report or series", ("case_report", "case_series")),
-    ("protocol", ("protocol",)),
     ("preclinical", ("preclinical",)),
     ("narrative review", ("narrative_review",)),
-    ("letter or erratum", ("letter", "erratum")),
 ]
 
 # Relation codes (both vocabularies) that belong in the corrections-and-comments listing.
 CORRECTION_AND_COMMENT_CODES = (
-    "correction_of", "comment_on", "reply_to",
+    "correction_of", "comment_on", "reply_to", "reanalysis_of",
     "ErratumIn", "ErratumFor", "RetractionIn", "RetractionOf", "PartialRetractionIn",
     "PartialRetractionOf", "ExpressionOfConcernIn", "ExpressionOfConcernFor", "CommentIn",
     "CommentOn", "CorrectedandRepublishedIn", "CorrectedandRepublishedFrom",
@@ -63,7 +64,7 @@ CONFLICT_FIELDS = {
 
 
 def quoted(values):
-    return ", ".join(f"'{v}'" for v in values)
+    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
 
 
 def values_table(rows):
@@ -172,10 +173,25 @@ def study_type(design_array):
     return f"case\n{whens}\n        else 'other or untagged'\n    end"
 
 
-# paper_rowid lets the papers_fts index (keyed by papers.rowid) search this view.
+def publication_role(design_array):
+    """SQL CASE naming what a paper is (harvest/labels.py's PUBLICATION_ROLES)."""
+    whens = "\n".join(
+        f"        when exists (select 1 from json_each({design_array}) where value in ({quoted(designs)})) then '{role}'"
+        for role, designs in PUBLICATION_ROLES
+    )
+    return f"case\n{whens}\n        when json_array_length({design_array}) > 0 then '{RESULTS_ROLE}'\n        else '{UNKNOWN_ROLE}'\n    end"
+
+
+LABELS = f"""
+select column1 as vocabulary, column2 as value, column3 as label
+from ({values_table(labels_rows())})
+"""
+
+# paper_rowid lets the search_texts_fts index (keyed by papers.rowid) search this view.
 PAPER_FACETS = f"""
 select
-    pmid, title, authors, year, journal, doi, {study_type('design')} as study_type, design,
+    pmid, title, authors, year, journal, doi, {study_type('design')} as study_type,
+    {publication_role('design')} as publication_role, design,
     dose_band, outcome, result_direction, curated, source, paper_rowid
 from ({PAPER_FACET_VALUES})
 """
@@ -207,6 +223,7 @@ select
     coalesce(p.pages, c.pages) as pages,
     coalesce(p.doi, c.doi) as doi,
     f.design,
+    f.publication_role,
     c.population,
     coalesce(c.n_randomized, c.n_enrolled, {tag_text('sample_size')}) as n,
     c.n_analysed,
@@ -420,6 +437,7 @@ where c.in_auto != c.in_curated
 """
 
 VIEWS = {
+    "labels": ([], LABELS),
     "effective_tags": (["tags"], EFFECTIVE_TAGS),
     "paper_urls": (["papers"], PAPER_URLS),
     "paper_registry_ids": (["papers", "registry_ids", "curated_entries", "links"], PAPER_REGISTRY_IDS),

@@ -1,5 +1,6 @@
-"""What the home page and the paper page (templates/index.html, row-kb-papers.html) show
-beyond Datasette's own context: the last harvest, and a paper's full record.
+"""What the home page, query pages and the paper page (templates/index.html, query-kb-*.html,
+row-kb-papers.html) show beyond Datasette's own context: the last harvest, and a paper's
+full record.
 
 Everything is read through the views in harvest/views.py, so the page and the
 published views never disagree.
@@ -10,6 +11,8 @@ from datasette.utils import tilde_decode, tilde_encode
 
 DATABASE = "kb"  # the serve command serves kb.db, which Datasette names kb
 PAPERS_TABLE = "papers"
+# Shown under the home page's search box; a test checks each finds papers in kb.db.
+SEARCH_EXAMPLES = ["4.5 mg", "pain threshold", "crossover", "sleep"]
 
 
 async def rows(db, sql, params=()):
@@ -21,9 +24,17 @@ async def first(db, sql, params=()):
     return found[0] if found else None
 
 
+async def last_harvest(db):
+    return await first(db, "select started_at, ended_at, status from harvest_runs order by started_at desc limit 1")
+
+
+async def query_page(datasette):
+    return {"last_harvest": await last_harvest(datasette.get_database(DATABASE))}
+
+
 async def home_page(datasette):
     db = datasette.get_database(DATABASE)
-    last = await first(db, "select started_at, ended_at, status from harvest_runs order by started_at desc limit 1")
+    last = await last_harvest(db)
     counts = await first(
         db,
         """select (select count(*) from papers) as papers,
@@ -31,7 +42,7 @@ async def home_page(datasette):
                   (select count(*) from curated_entries where type = 'publication') as curated,
                   (select count(*) from trials) as trials""",
     )
-    return {"last_harvest": last, "kb_counts": counts}
+    return {"last_harvest": last, "kb_counts": counts, "search_examples": SEARCH_EXAMPLES}
 
 
 def paper_href(datasette, key):
@@ -58,7 +69,7 @@ async def paper_record(datasette, key):
         "paper_facts": await first(db, f"select * from evidence_table {one}", [key]),
         "paper_curated": curated,
         "paper_sources": await rows(
-            db, "select url, checked, facts from sources where key = ?", [curated["key"]]
+            db, "select url, checked, facts, kind from sources where key = ? order by position", [curated["key"]]
         ) if curated else [],
         "paper_trials": await rows(
             db,
@@ -75,6 +86,8 @@ async def paper_record(datasette, key):
 def extra_template_vars(view_name, database, table, request, datasette):
     if view_name == "index":
         return home_page(datasette)
+    if view_name == "table" and database == DATABASE and table is None:  # a canned query page
+        return query_page(datasette)
     if view_name == "row" and database == DATABASE and table == PAPERS_TABLE:
         return paper_record(datasette, tilde_decode(request.url_vars["pks"]))
     return None

@@ -6,6 +6,7 @@ has those columns; add ?_size=max to a table page to export every row, not one p
 """
 
 import re
+import unicodedata
 
 from datasette import hookimpl
 from datasette.utils.asgi import Response
@@ -22,6 +23,10 @@ PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{}/"
 # PubMed style "Younger J", "D'Souza RS": a family name then up to three capital initials.
 PERSON = re.compile(r"^(?P<family>.+?)\s+(?P<initials>[A-Z]{1,3})$")
 BIBTEX_SPECIALS = re.compile(r"([\\{}&%$#_~^])")
+# Letters Unicode does not decompose into a base letter and an accent.
+UNDECOMPOSED = str.maketrans({"ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "ß": "ss", "ł": "l", "Ł": "L",
+                              "đ": "d", "Đ": "D", "þ": "th", "œ": "oe", "ı": "i"})
+ANONYMOUS = "Anonymous"  # what a paper with no author (person or group) is cited under
 
 
 def can_render(columns):
@@ -89,9 +94,15 @@ def bibtex_escape(value):
     return BIBTEX_SPECIALS.sub(r"\\\1", " ".join(str(value).split()))
 
 
+def ascii_letters(text):
+    """Häuser -> Hauser, Rodríguez -> Rodriguez, Møller -> Moller: accents dropped, letters kept."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(UNDECOMPOSED))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def bibtex_key(reference, taken):
-    family = split_name(reference["authors"][0])[0] if reference["authors"] else "anon"
-    stem = re.sub(r"[^a-z0-9]", "", family.lower()) + str(reference["year"] or "")
+    family = split_name(reference["authors"][0])[0] if reference["authors"] else ANONYMOUS
+    stem = re.sub(r"[^a-z0-9]", "", ascii_letters(family).lower()) + str(reference["year"] or "")
     key = stem or "paper"
     suffix = ord("a")
     while key in taken:

@@ -13,6 +13,9 @@ CHECKS = {
     ),
     "full-text search answers": "select count(*) > 0 from papers_fts where papers_fts match 'naltrexone'",
     "curated entries loaded": "select count(*) > 0 from curated_entries",
+    "search covers every paper": "select (select count(*) from search_texts) = (select count(*) from papers)",
+    "search answers": "select count(*) > 0 from search_texts_fts where search_texts_fts match 'naltrexone'",
+    "labels view present": "select count(*) > 0 from labels",
 }
 
 

@@ -8,24 +8,16 @@ what the publishing layer shows: inline markup, a hostile title, an erratum pair
 curated-only paper keyed by DOI, a trial with protocol and results papers, a review.
 """
 
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
+from harvest import search, site
 from harvest.store import open_db, save_paper, save_tags
 
 ROOT = Path(__file__).resolve().parent.parent
-DATASETTE = str(Path(sys.executable).with_name("datasette"))
 
-# The serve flags of the Makefile, as Datasette settings.
-SETTINGS = {
-    "sql_time_limit_ms": 3000,
-    "max_returned_rows": 2000,
-    "default_page_size": 50,
-    "allow_download": False,
-}
+SETTINGS = site.settings()  # what `make serve` uses
 
 # A query that never ends on its own: the SQL time limit must stop it.
 RUNAWAY_SQL = "with recursive r(i) as (select 1 union all select i+1 from r) select count(*) from r"
@@ -181,7 +173,7 @@ CURATED_ENTRIES = [
     },
     {
         "key": "test-2021-hostile", "pmid": HOSTILE, "type": "publication", "design": [], "outcomes": [],
-        "notes": "Kept to check that <b>notes</b> are shown as text.", "checked": "2026-11-25",
+        "note": "Kept to check that <b>notes</b> are shown as text.", "checked": "2026-11-25",
     },
 ]
 
@@ -206,6 +198,8 @@ LINKS = [
     {"from_key": RCT, "relation": "included_in", "to_key": REVIEW, "origin": "curated"},
     {"from_key": PROTOCOL, "relation": "protocol_of", "to_key": TRIAL, "origin": "curated"},
     {"from_key": RCT, "relation": "reports_trial", "to_key": "NCT00568555", "origin": "curated"},
+    # stands in for a letter that re-analyses a meta-analysis
+    {"from_key": HOSTILE, "relation": "reanalysis_of", "to_key": REVIEW, "origin": "curated"},
 ]
 
 
@@ -251,13 +245,14 @@ def build(path):
     db["sources"].insert_all(
         [
             {"key": "younger-2013-crossover", "url": "https://pubmed.ncbi.nlm.nih.gov/99000001/",
-             "checked": "2026-11-25", "facts": "title; authors; dose; n"},
+             "checked": "2026-11-25", "facts": "title; authors; dose; n", "kind": "pubmed", "position": 1},
             # a hostile source address must not become a link
             {"key": "test-2021-hostile", "url": "javascript:alert(2)", "checked": "2026-11-25",
-             "facts": "nothing"},
+             "facts": "nothing", "kind": "secondary", "position": 1},
         ],
         pk=("key", "url"),
     )
+    search.refresh(db)
     db["unresolved_dois"].insert(
         {"doi": "10.9999/not-in-pubmed", "input": "doi:10.9999/NOT-in-PubMed", "line": 12,
          "reason": "no PubMed record", "first_seen": "2026-11-20T08:01:00Z"},
@@ -286,16 +281,8 @@ def make_datasette(path):
 
 def serve_command(path, inspect_file, port):
     """The Makefile's serve command against `path`."""
-    command = [
-        DATASETTE, "serve", "-i", str(path), "--inspect-file", str(inspect_file),
-        "-m", "metadata.yml", "--plugins-dir", "plugins", "--template-dir", "templates",
-        "--static", "static:static",
-    ]
-    for name, value in SETTINGS.items():
-        command += ["--setting", name, {True: "on", False: "off"}.get(value, str(value))]
-    return command + ["-h", "127.0.0.1", "-p", str(port)]
+    return site.serve_command(path, inspect_file, port=port)
 
 
 def write_inspect_file(path, inspect_file):
-    subprocess.run([DATASETTE, "inspect", str(path), "--inspect-file", str(inspect_file)], check=True, cwd=ROOT)
-
+    site.write_inspect_file(path, inspect_file)

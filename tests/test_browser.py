@@ -5,6 +5,8 @@ Run as a script to refresh the README screenshots:
 """
 
 import contextlib
+import re
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -103,12 +105,15 @@ def test_search_facet_paper_and_evidence_table(site, page):
     assert "LDN evidence base" in page.locator("h1").inner_text()
     assert "last harvested from PubMed on 2026-11-20" in page.locator(".kb-stats").inner_text()
 
-    page.fill("#kb-search-input", "naltrexone")
-    page.click("text=Search papers")
-    page.wait_for_url("**/kb/paper_facets?_search=naltrexone")
+    page.fill("#kb-search-input", "crossover")
+    page.click("button:has-text('Search papers')")
+    page.wait_for_url("**/kb/search_papers?q=crossover")
+    assert page.locator("table.rows-and-columns mark").first.inner_text() == "crossover"
+
+    page.goto(site + "/kb/paper_facets?_search=naltrexone")
     assert "5 rows where search matches" in page.locator("h3").first.inner_text()
 
-    page.locator("#facet-design a", has_text="rct").first.click()
+    page.locator("#facet-design a", has_text="randomised controlled trial").first.click()
     page.wait_for_url("**design__arraycontains=rct**")
     table = page.locator("table.rows-and-columns").inner_text()
     assert "Low-dose naltrexone for fibromyalgia: a randomized crossover trial" in table
@@ -125,7 +130,7 @@ def test_search_facet_paper_and_evidence_table(site, page):
 
     page.goto(site + "/kb/clinical_evidence")
     evidence = page.locator("table.rows-and-columns").inner_text()
-    assert "rct, crossover, double_blind, placebo_controlled" in evidence
+    assert "randomised controlled trial, crossover, double-blind, placebo-controlled" in evidence
     assert "4.5 mg/day" in evidence and "12 weeks" in evidence and "placebo" in evidence
     assert page.locator("h1").inner_text().startswith("Evidence table: clinical studies")
 
@@ -134,10 +139,75 @@ def test_search_facet_paper_and_evidence_table(site, page):
     assert dialogs == []  # the <script> in the stored title never ran
 
 
+@pytest.fixture(scope="module")
+def shipped_site(tmp_path_factory):
+    """The committed kb.db rebuilt from the committed curated files, served."""
+    from click.testing import CliRunner
+
+    from harvest.cli import cli
+
+    workdir = tmp_path_factory.mktemp("shipped")
+    db_path = workdir / "kb.db"
+    shutil.copy(kb.ROOT / "kb.db", db_path)
+    result = CliRunner().invoke(cli, ["build", "--db", str(db_path)])
+    assert result.exit_code == 0, result.output
+    with serving(db_path, workdir) as base:
+        yield base, db_path
+
+
+def raw_values():
+    """Vocabulary values a reader should never see: those written with an underscore."""
+    from harvest.labels import LABELS
+
+    return {value for values in LABELS.values() for value in values if "_" in value}
+
+
+def curation_log_fragments():
+    from test_served_kb import log_fragments
+
+    return log_fragments()
+
+
+def test_pages_at_1280_fit_read_in_words_and_run_clean(shipped_site, page):
+    base, db_path = shipped_site
+    errors = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    (paper,) = sqlite3.connect(db_path).execute(
+        "select pmid from evidence_table where evidence_from = 'curated' order by year desc limit 1").fetchone()
+    pages = {
+        "home": ("/", True),
+        "evidence view": ("/kb/clinical_evidence", True),
+        "paper page": (f"/kb/papers/{tilde_encode(paper)}", False),
+        "corrections view": ("/kb/corrections_retractions_comments", False),
+        "search": ("/kb/search_papers?q=" + urllib.parse.quote("pain threshold"), False),
+    }
+    raw = raw_values()
+    logs = curation_log_fragments()
+    for name, (path, must_fit) in pages.items():
+        page.goto(base + path)
+        text = page.locator("body").inner_text()
+        words = set(re.findall(r"[a-z]+(?:_[a-z]+)+", text))
+        if must_fit:
+            # the page, and any box that scrolls sideways inside it (Datasette's table wrapper)
+            width = page.evaluate("""() => Math.max(document.documentElement.scrollWidth,
+                ...[...document.querySelectorAll('.table-wrapper, table')].map(e => e.scrollWidth > e.clientWidth + 1 ? 9999 : e.getBoundingClientRect().right))""")
+            assert width <= 1280, f"{name}: {width} px wide at 1280"
+            assert not (words & raw), f"{name} shows raw values {sorted(words & raw)}"
+        flat = " ".join(text.split())
+        assert not [f for f in logs if f in flat], f"{name} shows curation-log text"
+    assert page.locator("table.rows-and-columns mark").count() > 0  # the search highlights
+    assert errors == []
+
+
 def test_charts_render(site, page):
+    messages = []
+    page.on("console", lambda message: messages.append(f"{message.type}: {message.text}"))
     page.goto(site + "/-/dashboards/charts")
     for chart in ("publications-per-year", "doses-studied"):
         page.locator(f"#chart-{chart} canvas, #chart-{chart} svg").first.wait_for(timeout=15000)
+    page.wait_for_timeout(500)
+    assert [m for m in messages if m.startswith(("error", "warning"))] == []
 
 
 def test_served_site_refuses_writes_and_stops_runaway_queries(site):
@@ -165,8 +235,8 @@ def screenshots(db_path, out_dir):
     ).fetchone()
     workdir = Path(db_path).resolve().parent / "build"
     workdir.mkdir(exist_ok=True)
-    # wide enough for the evidence table's columns to show without scrolling
-    with serving(Path(db_path).resolve(), workdir) as base, browser_page(width=1800) as page:
+    # at 1280 px, the width the evidence view is made to fit
+    with serving(Path(db_path).resolve(), workdir) as base, browser_page(width=1280) as page:
         page.goto(base + "/kb/clinical_evidence")
         page.screenshot(path=str(out_dir / "evidence-table.png"))
         page.goto(base + f"/kb/papers/{tilde_encode(key)}")

@@ -102,6 +102,11 @@ def test_build_loads_curated_papers_trials_links_and_tags(tmp_path):
     before = snapshot()
     assert CliRunner().invoke(cli, ["build", "--db", str(db_path)]).exit_code == 0
     assert snapshot() == before  # nothing re-parsed, re-tagged or duplicated
+    from harvest import search
+
+    again = sqlite_utils.Database(db_path)
+    assert again["search_texts"].count == again["papers"].count
+    assert search.refresh(again) == 0  # the search index is already in line: nothing rewritten
 
 
 def test_build_refuses_invalid_curated_data_and_keeps_the_database(tmp_path):
@@ -114,3 +119,92 @@ def test_build_refuses_invalid_curated_data_and_keeps_the_database(tmp_path):
     assert result.exit_code == 1
     assert "bad.yml: x: malformed DOI 'not-a-doi'" in result.output
     assert db_path.read_bytes() == b""
+
+
+def test_sources_get_a_kind_and_canonical_pages_come_first():
+    from harvest.source_kinds import derived_kind, ordered
+
+    assert derived_kind("https://pubmed.ncbi.nlm.nih.gov/19453963/") == "pubmed"
+    assert derived_kind("https://www.ncbi.nlm.nih.gov/pmc/articles/PMC1/") == "pmc"
+    assert derived_kind("https://www.clinicaltrials.gov/study/NCT00568555") == "registry"
+    assert derived_kind("https://www.mdpi.com/2227-9059/12/5/1087") == "publisher"
+    # a proxy of a publisher's page is a copy, not the publisher
+    assert derived_kind("https://onlinelibrary-wiley-com-443.webvpn.example.edu.cn/doi/10.1/x") == "secondary"
+    assert derived_kind("https://unknown.example.org/page") == "secondary"
+    listed = ordered([
+        {"url": "https://mirror.example.org/copy"},
+        {"url": "https://www.mdpi.com/x", "kind": "publisher"},
+        {"url": "https://doi.org/10.3390/x"},
+        {"url": "https://clinicaltrials.gov/study/NCT00000001"},
+        {"url": "https://press.example.org/story", "kind": "news"},
+    ])
+    assert [s["url"].split("/")[2] for s in listed] == [
+        "clinicaltrials.gov", "doi.org", "www.mdpi.com", "press.example.org", "mirror.example.org"]
+    assert [s["kind"] for s in listed] == ["registry", "publisher", "publisher", "news", "secondary"]
+
+
+def test_validation_rejects_unknown_source_kinds():
+    entry = {"key": "a-2020-x", "type": "publication", "doi": "10.1234/x", "_file": "t.yml",
+             "sources": [{"url": "https://e.org", "kind": "blog"}]}
+    [problem] = curate.validate([entry], tag.VOCABULARY_VALUES)
+    assert problem.startswith("t.yml: a-2020-x: unknown source kind 'blog'")
+
+
+def test_note_is_loaded_and_the_curation_log_is_not(tmp_path):
+    entry = {"key": "a-2020-x", "type": "publication", "doi": "10.1/x", "title": "A title", "_file": "t.yml",
+             "note": "Corrected in 2021.", "curation_log": "Found through a mirror; page 3 disagreed.",
+             "sources": [{"url": "https://mirror.example.org/x", "checked": "2026-11-25"},
+                         {"url": "https://doi.org/10.1/x", "checked": "2026-11-25"}]}
+    from harvest import store
+
+    db = store.open_db(str(tmp_path / "kb.db"))
+    curate.save_curated(db, [entry])
+    assert db.execute("select note from curated_entries").fetchone() == ("Corrected in 2021.",)
+    dump = "\n".join(db.conn.iterdump())
+    assert "Found through a mirror" not in dump
+    assert [tuple(r) for r in db.execute("select url, kind, position from sources order by position")] == [
+        ("https://doi.org/10.1/x", "publisher", 1), ("https://mirror.example.org/x", "secondary", 2)]
+
+
+def test_an_old_database_loses_its_notes_columns(tmp_path):
+    from harvest import store
+
+    path = tmp_path / "kb.db"
+    old = sqlite_utils.Database(path)
+    old["curated_entries"].insert_all(
+        [{"key": f"k{i}", "notes": f"working log {i}: seen on a mirror page " * 20} for i in range(300)], pk="key")
+    old.close()
+    store.open_db(str(path)).close()
+    assert "notes" not in sqlite_utils.Database(path)["curated_entries"].columns_dict
+    assert b"seen on a mirror page" not in path.read_bytes()  # not even in free pages
+
+
+def test_validation_refuses_the_old_notes_key():
+    entry = {"key": "a-2020-x", "type": "publication", "doi": "10.1234/x", "_file": "t.yml",
+             "notes": "mixed public and internal text", "sources": [{"url": "https://e.org"}]}
+    [problem] = curate.validate([entry], tag.VOCABULARY_VALUES)
+    assert problem == "t.yml: a-2020-x: 'notes' is no longer read: split it into note (public) and curation_log (internal)"
+
+
+def test_search_index_follows_changed_and_removed_papers(tmp_path):
+    from harvest import search, store
+
+    db = store.open_db(str(tmp_path / "kb.db"))
+    entries = [
+        {"key": f"a-2020-{i}", "type": "publication", "doi": f"10.1234/x{i}", "title": f"Paper {i}",
+         "result": "Pain fell.", "_file": "t.yml", "sources": [{"url": "https://doi.org/10.1234/x"}]}
+        for i in (1, 2)
+    ]
+    curate.save_curated(db, entries)
+    assert search.refresh(db) == 2
+
+    def found(words):
+        return [r[0] for r in db.execute(
+            "select s.pmid from search_texts_fts join search_texts s on s.paper_rowid = search_texts_fts.rowid "
+            "where search_texts_fts match ?", [words])]
+
+    assert sorted(found("fell")) == ["doi:10.1234/x1", "doi:10.1234/x2"]
+    entries[0]["result"] = "Sleep improved."
+    curate.save_curated(db, entries[:1])  # the second paper is gone, the first changed
+    assert search.refresh(db) == 2
+    assert found("fell") == [] and found("sleep") == ["doi:10.1234/x1"]

@@ -3,10 +3,12 @@
 import asyncio
 import hashlib
 import json
+import re
 import shutil
 import sqlite3
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import bibtexparser
 import pytest
@@ -54,7 +56,7 @@ def test_every_table_and_column_is_described(db_path):
     names = [
         name for (name,) in connection.execute(
             "select name from sqlite_master where type in ('table', 'view') "
-            "and name not like 'sqlite_%' and name not like 'papers_fts_%'"
+            "and name not like 'sqlite_%' and name not like '%_fts_%'"
         )
     ]
     missing = []
@@ -62,7 +64,7 @@ def test_every_table_and_column_is_described(db_path):
         described = tables.get(name, {})
         if not described.get("description"):
             missing.append(name)
-        if name == "papers_fts":  # the FTS index's columns are papers' columns
+        if name.endswith("_fts"):  # an FTS index's columns are its table's columns
             continue
         for (column,) in connection.execute(f"select name from pragma_table_info('{name}')"):
             if not described.get("columns", {}).get(column):
@@ -75,7 +77,8 @@ def test_site_metadata_says_what_where_and_under_which_licence(site):
     assert "<strong>How it is built.</strong>" in page
     assert "CC BY 4.0" in page and "NLM" in page
     assert "last harvested from PubMed on 2026-11-20" in page
-    assert 'action="/kb/paper_facets"' in page
+    assert 'action="/kb/search_papers"' in page
+    assert '<label for="kb-search-input">Search titles, abstracts, curated summaries, results and outcomes</label>' in page
 
 
 def test_raw_and_internal_tables_are_hidden(site):
@@ -86,12 +89,26 @@ def test_raw_and_internal_tables_are_hidden(site):
 
 
 def test_serving_is_immutable_and_limited(site):
-    settings = fetch(site, "/-/settings.json").json()
-    assert settings["sql_time_limit_ms"] == 3000
-    assert settings["max_returned_rows"] == 2000
-    assert settings["allow_download"] is False
+    # settings.json is the one place the settings live: the served site runs on exactly them,
+    # and they must keep a SQL time limit (Datasette's default would be silently used otherwise)
+    served = fetch(site, "/-/settings.json").json()
+    assert {name: served[name] for name in kb.SETTINGS} == kb.SETTINGS
+    assert 0 < kb.SETTINGS["sql_time_limit_ms"] <= 5000
+    assert kb.SETTINGS["suggest_facets"] is False  # the main cost under load, for no reader benefit
     [database] = fetch(site, "/-/databases.json").json()
     assert database["is_mutable"] is False
+    # the whole database can be downloaded, and is the served file
+    download = fetch(site, "/kb.db")
+    assert download.status_code == 200 and download.content[:16] == b"SQLite format 3\x00"
+
+
+def test_makefile_serves_through_the_settings_file():
+    makefile = (kb.ROOT / "Makefile").read_text()
+    assert "--setting" not in makefile and "$(KB) serve" in makefile
+    command = kb.serve_command("kb.db", "inspect.json", 8001)
+    flags = dict(zip(command[command.index("--setting") + 1::3], command[command.index("--setting") + 2::3]))
+    assert flags["sql_time_limit_ms"] == str(kb.SETTINGS["sql_time_limit_ms"])
+    assert flags["allow_download"] == "on" and flags["suggest_facets"] == "off"
 
 
 # ---- canned queries ---------------------------------------------------------------------------
@@ -106,8 +123,8 @@ def test_there_are_at_least_six_canned_queries_and_each_answers(site):
         assert response.json()["ok"] is True
 
 
-def test_clinical_evidence_has_one_row_per_clinical_study(site):
-    studies = by_pmid(rows(site, "/kb/clinical_evidence"))
+def test_evidence_table_has_one_row_per_clinical_study(site):
+    studies = by_pmid(rows(site, "/kb/evidence_table"))
     # reviews, protocols and errata are not clinical studies
     assert set(studies) == {kb.RCT, kb.OLD, kb.CURATED_ONLY}
     rct = studies[kb.RCT]
@@ -123,10 +140,60 @@ def test_clinical_evidence_has_one_row_per_clinical_study(site):
     assert studies[kb.OLD]["evidence_from"] == "auto tags"
     assert json.loads(studies[kb.OLD]["design"]) == ["case_report"]
     assert studies[kb.OLD]["duration"] == "6 weeks"
-    [old] = rows(site, f"/kb/evidence_table?pmid={kb.OLD}")
-    assert old["duration_weeks"] == 6.0
+    assert studies[kb.OLD]["duration_weeks"] == 6.0
     assert studies[kb.CURATED_ONLY]["pubmed_url"] is None
     assert studies[kb.CURATED_ONLY]["doi_url"] == "https://doi.org/10.3390/biomed99.1087"
+
+
+def test_clinical_evidence_reads_in_words_with_the_study_linked(site):
+    response = fetch(site, "/kb/clinical_evidence.json?_shape=objects")
+    assert response.json()["columns"] == [
+        "study", "design", "n", "dose", "duration", "comparator", "primary_outcome", "result", "direction"]
+    # the JSON keeps the values; the page shows their labels
+    rct = next(r for r in response.json()["rows"] if r["study"] == kb.RCT)
+    assert rct["direction"] == "favours_ldn"
+    page = fetch(site, "/kb/clinical_evidence").text
+    assert '<a href="/kb/papers/99000001">Younger J, 2013</a>' in page
+    assert "randomised controlled trial, crossover, double-blind, placebo-controlled" in page
+    assert ">favours LDN<" in page
+    for raw in ("placebo_controlled", "double_blind", "favours_ldn"):
+        assert raw not in page
+    assert "<title>Evidence table: clinical studies · LDN evidence base</title>" in page
+
+
+def test_labels_view_joins_values_to_words(site):
+    found = fetch(site, "/kb.json", params={"_shape": "objects", "sql": (
+        "select e.pmid, l.label from evidence_table e "
+        "join labels l on l.vocabulary = 'direction' and l.value = e.result_direction")}).json()["rows"]
+    assert {"pmid": kb.RCT, "label": "favours LDN"} in found
+    words = {(r["vocabulary"], r["value"]): r["label"] for r in rows(site, "/kb/labels")}
+    assert words[("design", "placebo_controlled")] == "placebo-controlled"
+    assert words[("direction", "no_difference")] == "no difference"
+
+
+def test_tag_values_read_as_words_in_tag_tables(site):
+    page = fetch(site, f"/kb/tags?pmid={kb.RCT}&kind=design").text
+    cells = set(re.findall(r'<td class="col-value[^"]*">(.*?)</td>', page))
+    assert {"randomised controlled trial", "double-blind"} <= cells
+    assert not {"rct", "double_blind"} & cells
+    [row] = rows(site, f"/kb/tags?pmid={kb.RCT}&kind=design&value=placebo_controlled")
+    assert row["value"] == "placebo_controlled"  # the data keeps the value
+
+
+def test_every_vocabulary_value_has_a_label():
+    from harvest import labels, tag
+    from harvest.curate import DIRECTIONS
+
+    for vocabulary, values in (("design", tag.VOCABULARY_VALUES["design"]), ("outcome", tag.VOCABULARY_VALUES["outcome"]),
+                               ("direction", DIRECTIONS)):
+        assert set(values) <= set(labels.LABELS[vocabulary]), vocabulary
+
+
+def test_publication_role_tells_results_from_protocols_and_reviews(site):
+    roles = {r["pmid"]: r["publication_role"] for r in rows(site, "/kb/paper_facets")}
+    assert roles[kb.RCT] == "results" and roles[kb.PROTOCOL] == "protocol" and roles[kb.REVIEW] == "review"
+    page = fetch(site, "/kb/paper_facets").text
+    assert ">study results</a>" in page and ">protocol</a>" in page  # facet values as words
 
 
 def test_doses_studied(site):
@@ -160,11 +227,15 @@ def test_trials_and_their_publications(site):
 
 
 def test_corrections_retractions_and_comments_show_both_sides(site):
-    links = {(r["pmid"], r["relation"], r["other_key"]) for r in rows(site, "/kb/corrections_retractions_comments")}
+    links = {(r["study"], r["relation"], r["other_study"]) for r in rows(site, "/kb/corrections_retractions_comments")}
     assert (kb.RCT, "erratum in", kb.ERRATUM) in links
     assert (kb.ERRATUM, "erratum for", kb.RCT) in links
     assert (kb.ERRATUM, "correction of", kb.RCT) in links
     assert (kb.RCT, "corrected by", kb.ERRATUM) in links
+    # a review shows the re-analyses of it, PubMed's links and curated links side by side
+    assert (kb.REVIEW, "re-analysed by", kb.HOSTILE) in links
+    page = fetch(site, "/kb/corrections_retractions_comments").text
+    assert '<a href="/kb/papers/99000001">Younger J, 2013</a>' in page
 
 
 def test_related_papers_name_both_directions(site):
@@ -175,7 +246,7 @@ def test_related_papers_name_both_directions(site):
 
 
 def test_new_since_last_harvest(site):
-    new = {r["pmid"] for r in rows(site, "/kb/new_papers")}
+    new = {r["study"] for r in rows(site, "/kb/new_papers")}
     assert kb.OLD not in new
     assert {kb.RCT, kb.CURATED_ONLY} <= new
 
@@ -198,7 +269,18 @@ def test_unresolved_dois(site):
 def test_search_papers_is_ranked_full_text(site):
     found = rows(site, "/kb/search_papers?q=crossover+naltrexone")
     assert [r["pmid"] for r in found] == [kb.RCT]
-    assert "«crossover»" in found[0]["matched_text"]
+    assert "<mark>crossover</mark>" in found[0]["matched_text"]
+    page = fetch(site, "/kb/search_papers?q=crossover").text
+    assert "<mark>crossover</mark>" in page and "&lt;mark&gt;" not in page
+    assert '<label for="kb-search-input">' in page and 'value="crossover"' in page
+    # curated summaries and outcomes in words are searched too, not only titles and abstracts
+    assert [r["pmid"] for r in rows(site, "/kb/search_papers?q=" + "most patients reported")] == [kb.CURATED_ONLY]
+    assert kb.RCT in {r["pmid"] for r in rows(site, "/kb/search_papers?q=" + "pain intensity")}
+    # papers with the word in their title rank before papers with it only elsewhere
+    ranked = rows(site, "/kb/search_papers?q=fibromyalgia")
+    in_title = ["fibromyalgia" in r["title"].lower() for r in ranked]
+    assert True in in_title and False in in_title
+    assert in_title == sorted(in_title, reverse=True)
     ranked = [r["pmid"] for r in rows(site, "/kb/search_papers?q=naltrexone")]
     assert len(ranked) == 5 and set(ranked) >= {kb.RCT, kb.REVIEW, kb.PROTOCOL}
     # FTS syntax characters in the input are searched for, not parsed
@@ -228,7 +310,7 @@ def test_tag_disagreements(site):
 def test_search_and_facets_on_papers(site):
     data = fetch(site, "/kb/paper_facets.json?_search=crossover&_extra=facet_results").json()
     facets = {name: {r["value"]: r["count"] for r in f["results"]} for name, f in data["facet_results"].items()}
-    assert set(facets) == {"study_type", "design", "dose_band", "outcome", "year", "journal"}
+    assert set(facets) == {"publication_role", "study_type", "design", "dose_band", "outcome", "year", "journal"}
     assert facets["design"]["double_blind"] == 1
     assert facets["outcome"]["pain_intensity"] == 1
     assert facets["year"] == {2013: 1}
@@ -245,8 +327,8 @@ def test_evidence_table_view_facets(site):
 
 
 def test_lists_read_as_words_and_keys_link_to_papers(site):
-    page = fetch(site, "/kb/clinical_evidence").text
-    assert "rct, crossover, double_blind, placebo_controlled" in page
+    page = fetch(site, "/kb/evidence_table").text
+    assert "randomised controlled trial, crossover, double-blind, placebo-controlled" in page
     assert '<a href="/kb/papers/99000001">99000001</a>' in page
     assert '<a href="/kb/papers/doi~3A10~2E3390~2Fbiomed99~2E1087">' in page
 
@@ -282,7 +364,8 @@ def test_markup_is_sanitised_when_rendered(site):
     paper = fetch(site, f"/kb/papers/{kb.HOSTILE}").text
     assert '<h1 class="kb-title">A title with  <sup>markup</sup></h1>' in paper
     assert "<p>Abstract  text. </p>" in paper
-    assert "javascript:alert(2), checked 2026-11-25" in paper and 'href="javascript:' not in paper
+    assert 'javascript:alert(2) <small class="kb-source-kind">(secondary copy or mirror)</small>, checked 2026-11-25' in paper
+    assert 'href="javascript:' not in paper
     assert "Kept to check that &lt;b&gt;notes&lt;/b&gt; are shown as text." in paper
     for page in (paper, fetch(site, "/kb/papers?_size=max").text, fetch(site, "/kb/abstract_sections").text):
         assert "<script>alert" not in page
@@ -297,6 +380,21 @@ def test_charts_dashboard_and_its_queries(site):
     assert {"year": 2013, "study_type": "randomised trial", "papers": 1} in per_year
     doses = fetch(site, "/kb.json", params={"sql": charts["doses-studied"]["query"], "_shape": "objects"}).json()["rows"]
     assert doses == [{"mg_per_day": 4.5, "band": "low", "studies": 2}]
+    # numeric years (a year with no papers is a gap), whole-number counts, no version warning
+    per_year = charts["publications-per-year"]["display"]["encoding"]
+    assert per_year["x"]["type"] == "quantitative" and per_year["x"]["bin"] == {"step": 1}
+    for chart in charts.values():
+        assert chart["display"]["encoding"]["y"]["axis"]["tickMinStep"] == 1
+        schema_major = re.search(r"/v(\d+)\.json$", chart["display"]["$schema"]).group(1)
+        assert schema_major == bundled_vega_lite_major()
+
+
+def bundled_vega_lite_major():
+    """The major version of the Vega-Lite that datasette-dashboards serves (its first string literal)."""
+    import datasette_dashboards
+
+    script = (Path(datasette_dashboards.__file__).parent / "static" / "vega-lite.min.js").read_text()
+    return re.search(r'var n="(\d+)\.\d+\.\d+"', script).group(1)
 
 
 # ---- exports ----------------------------------------------------------------------------------
@@ -332,10 +430,23 @@ def test_bibtex_export_of_all_papers(site):
     assert (rct["year"], rct["pages"], rct["doi"]) == ("2013", "529--538", "10.1002/art.99001")
     anonymous = next(e for e in library.entries if e.fields_dict.get("pmid") and e["pmid"] == kb.ERRATUM)
     assert "author" not in anonymous.fields_dict
+    assert anonymous.key == "anonymous2013"
+
+
+def test_bibtex_keys_transliterate_accented_names():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reference_exports", kb.ROOT / "plugins" / "reference_exports.py")
+    exports = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(exports)
+    taken = set()
+    keys = [exports.bibtex_key({"authors": [name], "year": 2024}, taken)
+            for name in ("Häuser W", "Rodríguez-Freire C", "Bye-Møller L", "Häuser W")]
+    assert keys == ["hauser2024", "rodriguezfreire2024", "byemoller2024", "hauser2024a"]
 
 
 def test_exports_of_a_query_a_view_and_a_paper(site):
-    assert len(rispy.loads(fetch(site, "/kb/clinical_evidence.ris").text)) == 3
+    assert len(rispy.loads(fetch(site, "/kb/evidence_table.ris").text)) == 3
     assert len(bibtexparser.parse_string(fetch(site, "/kb/paper_facets.bib?_search=naltrexone").text).entries) == 5
     [entry] = bibtexparser.parse_string(fetch(site, f"/kb/papers/{kb.RCT}.bib").text).entries
     assert entry["title"] == "Low-dose naltrexone for fibromyalgia: a randomized crossover trial"
@@ -387,3 +498,23 @@ def test_runaway_query_is_stopped_by_the_time_limit(site):
     assert response.status_code == 400
     assert "SQL query took too long" in response.json()["error"]
     assert elapsed < 10
+
+
+def test_pages_say_plainly_when_nothing_was_harvested(db_path, tmp_path):
+    harvested = kb.make_datasette(db_path)
+    assert "Last harvest from PubMed: 2026-11-20" in fetch(harvested, "/kb/new_papers").text
+    assert "What this copy holds" not in fetch(harvested, "/").text
+    copy = tmp_path / "kb.db"
+    shutil.copy(db_path, copy)
+    with sqlite3.connect(copy) as connection:
+        connection.execute("delete from harvest_runs")
+    never = kb.make_datasette(copy)
+    home = fetch(never, "/").text
+    assert "not harvested from PubMed yet" in home and "<em>without abstracts</em>" in home
+    assert "Recently added curated papers" in home
+    assert "Nothing has been harvested from PubMed yet" in fetch(never, "/kb/new_papers").text
+
+
+def test_home_page_keeps_a_place_for_the_evidence_summary():
+    # the partial is optional: without it the home page still renders (see the tests above)
+    assert '{% include "_evidence_summary.html" ignore missing %}' in (kb.ROOT / "templates/index.html").read_text()
