@@ -336,7 +336,7 @@ def record_run(db, mode, client, summary, started_at):
     db["harvest_runs"].insert(
         {
             "started_at": started_at, "ended_at": store.now(), "mode": mode,
-            "eutils_url": fetch.redact(client.base_url), "dois_asked": summary.dois_asked,
+            "eutils_url": client.scrub(client.base_url), "dois_asked": summary.dois_asked,
             "found": summary.found, "unresolved": len(summary.unresolved),
             "new_papers": summary.new_papers, "updated_papers": summary.updated_papers,
             "requests": summary.requests, "errors": retried or None, "status": "ok",

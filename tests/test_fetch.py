@@ -20,7 +20,7 @@ from fake_eutils import (
     record_dois,
     synthetic_records,
 )
-from harvest import fetch
+from harvest import fetch, http
 from harvest.fetch import EsearchError, EutilsError
 from harvest.parse import parse_pubmed_xml
 
@@ -129,7 +129,7 @@ def test_no_key_or_email_sent_when_not_configured(fast_server, fast_client):
 
 def test_redact_hides_key_and_email():
     url = f"https://x/esearch.fcgi?term=a&email=me%40example.org&api_key={SECRET_KEY}&tool=t"
-    shown = fetch.redact(url)
+    shown = http.redact(url)
     assert SECRET_KEY not in shown and "me%40example.org" not in shown
     assert "term=a" in shown and "tool=t" in shown
 
@@ -171,22 +171,25 @@ def test_invalid_key_error_does_not_echo_the_key(make_fake_eutils, make_client):
 # ------------------------------------------------------------------- retries
 
 
-def test_retries_a_burst_of_429_without_retry_after(fast_server, make_client):
-    client = make_client(fast_server, per_second=200, max_retries=5)
-    delays = []
-    original = client._retry_delay
-    client._retry_delay = lambda attempt, problem: delays.append(original(attempt, problem)) or delays[-1]
+def test_retries_a_burst_of_429_with_growing_backoff(fast_server, make_client):
+    notices = []
+    client = make_client(fast_server, per_second=200, max_retries=5, backoff=0.05, on_retry=notices.append)
     fast_server.inject("429", times=3)
     pmids, count = client.esearch(f'"{PILOT[1]}"[aid]')
     assert (pmids, count) == ([PILOT[0]], 1)
     assert statuses(fast_server) == [429, 429, 429, 200]
-    assert len(delays) == 3 and all(d < 1.0 for d in delays)  # backoff, not a made-up Retry-After
+    delays = [n.delay for n in notices]
+    assert [n.attempt for n in notices] == [1, 2, 3]
+    # Each wait doubles (jitter adds at most 25%, so the order holds) and none is a made-up Retry-After.
+    assert delays[0] < delays[1] < delays[2]
+    assert all(0.05 * 2**i <= d <= 0.05 * 2**i * 1.25 for i, d in enumerate(delays)), delays
+    assert str(notices[1]) == f"HTTP 429 from esearch; retry 2 of 5 in {delays[1]:.1f} s"
 
 
 def test_honours_retry_after(fast_server, make_client, monkeypatch):
     client = make_client(fast_server, per_second=200)
     slept = []
-    monkeypatch.setattr(fetch, "time", types.SimpleNamespace(sleep=slept.append, monotonic=fetch.time.monotonic))
+    monkeypatch.setattr(http, "time", types.SimpleNamespace(sleep=slept.append, monotonic=http.time.monotonic, time=http.time.time))
     fast_server.inject("429", retry_after="7")
     fast_server.inject("503", retry_after="3")
     assert client.efetch([PILOT[0]]).count(b"<PubmedArticle>") == 1
@@ -248,7 +251,7 @@ def test_gives_up_with_one_line_naming_the_url(fast_server, make_client):
         client.esearch("fibromyalgia")
     text = one_line(caught.value)
     assert text.startswith("giving up on " + fast_server.base_url + "esearch.fcgi?")
-    assert "after 3 attempts (last: 500)" in text
+    assert "after 3 attempts (last: HTTP 500)" in text
     assert fast_server.count() == 3 and fast_server.pending_faults == 0
 
 
@@ -413,3 +416,36 @@ def test_server_stops_cleanly_and_refuses_afterwards(make_client):
     client = make_client(None, base_url=url, max_retries=0, per_second=200)
     with pytest.raises(EutilsError, match="cannot reach"):
         client.efetch(["1"])
+
+
+# ------------------------------------------------------- the shared polite client
+
+
+def test_total_retry_time_is_bounded(fast_server, make_client):
+    notices = []
+    client = make_client(fast_server, per_second=200, max_retries=10, backoff=0.1,
+                         max_retry_seconds=0.5, on_retry=notices.append)
+    fast_server.inject("503", times=10)
+    with pytest.raises(EutilsError) as caught:
+        client.efetch([PILOT[0]])
+    # 0.1 + 0.2 fit in 0.5 s; the third wait (0.4 s or more) would pass it, so it is not made.
+    assert len(notices) == 2 and fast_server.count() == 3
+    assert "retry time limit of 0.5 s reached" in one_line(caught.value)
+
+
+def test_unreachable_host_message_has_no_library_text(make_client):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = make_client(None, base_url=f"http://127.0.0.1:{port}/entrez/eutils/", max_retries=0)
+    with pytest.raises(EutilsError) as caught:
+        client.efetch(["1"])
+    text = one_line(caught.value)
+    assert text.endswith(": connection refused")
+    assert not re.search(r"HTTPConnectionPool|Max retries|urllib3|object at 0x", text), text
+
+
+def test_retry_counts_per_service(fast_server, fast_client):
+    fast_server.inject("429", times=2)
+    fast_client.efetch([PILOT[0]])
+    assert fast_client.counts() == {"service": "eutils", "requests": 3, "retries": 2}

@@ -306,4 +306,4 @@ def test_harvest_runs_record_the_problems_that_were_retried(server, tmp_path, mo
     db_path = tmp_path / "kb.db"
     assert run_harvest(server, db_path, doi_file(tmp_path, ["10.1002/art.37734"]), monkeypatch).exit_code == 0
     run = sqlite_utils.Database(db_path)["harvest_runs"].get(1)
-    assert run["errors"] == "429 retried x2" and run["status"] == "ok"
+    assert run["errors"] == "HTTP 429 retried x2" and run["status"] == "ok"
