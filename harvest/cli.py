@@ -9,11 +9,11 @@ import click
 import yaml
 from tqdm import tqdm
 
-from . import curate, fetch, parse, pipeline, refs, store, tag
+from . import crossref, ctgov, curate, fetch, http, parse, pipeline, refs, store, tag
 from .dois import read_doi_lines
 
 DEFAULT_SOURCES = Path(__file__).parent / "sources.yml"
-HANDLED = (fetch.EutilsError, curate.CurationError, parse.ParseError, OSError, yaml.YAMLError)
+HANDLED = (fetch.EutilsError, http.HttpError, curate.CurationError, parse.ParseError, OSError, yaml.YAMLError)
 
 db_option = click.option(
     "--db", "db_path", default="kb.db", show_default=True, type=click.Path(dir_okay=False),
@@ -50,6 +50,7 @@ def harvest(db_path, dois_file, sources_file, quiet):
     kb.db is replaced only when the whole harvest succeeds.
     """
     client = fetch.EutilsClient()
+    ctgov_client, crossref_client = ctgov.make_client(), crossref.make_client()
     started_at = store.now()
     try:
         inputs = list(read_doi_lines(dois_file)) if dois_file else None
@@ -60,7 +61,9 @@ def harvest(db_path, dois_file, sources_file, quiet):
                     summary = pipeline.harvest_dois(db, client, inputs, progress=bar)
                 else:
                     summary = pipeline.harvest_sources(db, client, sources, progress=bar)
-            pipeline.record_run(db, "dois" if dois_file else "sources", client, summary, started_at)
+                pipeline.harvest_integrity(db, client, ctgov_client, crossref_client, summary, progress=bar)
+            pipeline.record_run(db, "dois" if dois_file else "sources", client, summary, started_at,
+                                others=(ctgov_client, crossref_client))
     except HANDLED as error:
         raise click.ClickException(f"{error}  ({db_path} left unchanged)")
     except KeyboardInterrupt:

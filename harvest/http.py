@@ -328,3 +328,11 @@ def summary(body):
     """The first words of a body with markup removed, for one-line messages."""
     text = re.sub(rb"<[^>]+>", b" ", body[:2000]).decode("utf-8", "replace")
     return " ".join(text.split())[:160] or "(empty body)"
+
+
+def expect_json(response):
+    """A `classify` hook for JSON services: a 200 that is not JSON at all (a proxy's HTML page)
+    is permanent; JSON cut short is left to the generic rules (transient)."""
+    if response.status_code == 200 and "json" not in response.headers.get("Content-Type", ""):
+        return Verdict(False, "not JSON", summary(response.content))
+    return None

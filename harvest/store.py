@@ -122,6 +122,7 @@ TABLES = {
             "id": int, "started_at": str, "ended_at": str, "mode": str, "eutils_url": str,
             "dois_asked": int, "found": int, "unresolved": int, "new_papers": int,
             "updated_papers": int, "requests": int, "errors": str, "status": str,
+            "ctgov_requests": int, "crossref_requests": int,
         },
         "id",
         {},
