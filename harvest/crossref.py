@@ -83,14 +83,16 @@ def _params(name, dois, mailto):
     return params
 
 
-def fetch_works(client, dois, mailto=None):
-    """Yield (kind, dois asked, message) per request: kind 'works' or 'updates', batched."""
+def fetch_works(client, dois, mailto=None, updates=True):
+    """Yield (dois asked, message) per request: the works, then (with `updates`) the works
+    updating them, per batch of WORKS_BATCH DOIs."""
+    builders = (works_params, updates_params) if updates else (works_params,)
     for start in range(0, len(dois), WORKS_BATCH):
         batch = dois[start : start + WORKS_BATCH]
-        for kind, build in (("works", works_params), ("updates", updates_params)):
+        for build in builders:
             response = client.request("works", build(batch, mailto))
             follow_rate_limit(client, response.headers)
-            yield kind, batch, response.json()["message"]
+            yield batch, response.json()["message"]
 
 
 def items(message):

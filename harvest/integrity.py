@@ -169,16 +169,26 @@ def _save_notices(db, work):
 
 
 def harvest_crossref(db, client, mailto=None, progress=None):
-    """Ask Crossref about every DOI in kb.db and the works updating them. Returns (changed, dois asked)."""
+    """Ask Crossref about every DOI in kb.db and the works updating them, then for the notices
+    they name that we have no record of (a comment named only in a relation). Returns
+    (works new or changed, DOIs asked)."""
     dois = paper_dois(db)
+    changed = _save_works(db, crossref.fetch_works(client, dois, mailto), progress)
+    stored = {row[0] for row in db.execute("select doi from crossref_works")}
+    unseen = [doi for doi in missing_notice_dois(db) if doi not in stored]
+    changed += _save_works(db, crossref.fetch_works(client, unseen, mailto, updates=False), progress)
+    return changed, len(dois)
+
+
+def _save_works(db, answers, progress):
     changed = 0
-    for _, batch, message in crossref.fetch_works(client, dois, mailto):
+    for batch, message in answers:
         for work in crossref.items(message):
             if work.get("DOI"):
                 changed += save_work(db, work)
         if progress is not None:
             progress.update(len(batch))
-    return changed, len(dois)
+    return changed
 
 
 def missing_notice_dois(db):

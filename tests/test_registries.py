@@ -99,7 +99,7 @@ def test_the_service_rate_limit_is_met_with_waits_not_failures():
     dois = [f"10.5555/w{n}" for n in range(120)]
     with FakeCrossref([work(d) for d in dois], max_per_second=4, retry_after=False) as server:
         client = fast(crossref, server, max_retries=8)
-        got = {w["DOI"] for _, _, m in crossref.fetch_works(client, dois) for w in crossref.items(m)}
+        got = {w["DOI"] for _, m in crossref.fetch_works(client, dois) for w in crossref.items(m)}
         assert got == set(dois)
         assert sum(client.retried.values()) >= 1  # 429s without Retry-After happened and were waited out
 
@@ -235,3 +235,124 @@ def test_a_live_record_overrides_curated_facts_and_rebuilds_offline(tmp_path):
     before = list(db.query("select * from registration_vs_publication"))
     pipeline.build(db, entries)  # offline: parsed rows again from the stored JSON
     assert list(db.query("select * from registration_vs_publication")) == before
+
+
+# ------------------------------------------------------------------ kb harvest, end to end
+
+from click.testing import CliRunner  # noqa: E402
+
+from fake_eutils import FakeEutils, FakeRecord  # noqa: E402
+from harvest.cli import cli  # noqa: E402
+
+TRIAL_DOI, PUBMED_NOTICE, CROSSREF_NOTICE = "10.5555/ldn.trial", "10.5555/ldn.erratum", "10.5555/ldn.letter"
+LONG_AGO, SWITCHED = "NCT00000031", "NCT00000032"
+
+CURATED = f"""
+- key: long-ago
+  type: trial
+  registry_id: {LONG_AGO}
+  title: A completed trial with no paper
+  sources: [{{url: "https://example.org/t1", checked: 2026-11-30}}]
+- key: switched
+  type: trial
+  registry_id: {SWITCHED}
+  title: A trial whose paper reports another primary outcome
+  sources: [{{url: "https://example.org/t2", checked: 2026-11-30}}]
+- key: switched-results
+  type: publication
+  pmid: "38000001"
+  title: Results of a fibromyalgia trial
+  design: [rct]
+  primary_outcome_values: [fiq]
+  related: [{{relation: reports_trial, key: switched}}]
+  sources: [{{url: "https://example.org/p", checked: 2026-11-30}}]
+"""
+
+
+@pytest.fixture
+def world(registries, tmp_path, monkeypatch):
+    """kb.db built from curated entries; PubMed, ClinicalTrials.gov and Crossref fakes filled."""
+    ctgov_server, crossref_server = registries
+    with FakeEutils() as eutils:
+        eutils.add(FakeRecord(pmid="38000001", title="Results of a fibromyalgia trial", doi=TRIAL_DOI))
+        eutils.add(FakeRecord(pmid="38000002", title="Erratum to the fibromyalgia trial", doi=PUBMED_NOTICE))
+        monkeypatch.setenv("KB_EUTILS_URL", eutils.base_url)
+        ctgov_server.add(study(LONG_AGO, completion=("2016-03", "ACTUAL"), primary_completion=("2016-01", "ACTUAL")))
+        ctgov_server.add(study(SWITCHED, primary_outcomes=(PAIN,), completion=("2020-01", "ACTUAL")))
+        crossref_server.add(work(TRIAL_DOI, updated_by=[(PUBMED_NOTICE, "correction")],
+                                 relation={"has-comment": [{"id-type": "doi", "id": CROSSREF_NOTICE}]}))
+        crossref_server.add(work(PUBMED_NOTICE, update_to=[(TRIAL_DOI, "correction")]))
+        crossref_server.add(work(CROSSREF_NOTICE, title="A letter about the trial", kind="journal-article"))
+        curated = tmp_path / "curated"
+        curated.mkdir()
+        (curated / "test.yml").write_text(CURATED)
+        db_path = tmp_path / "kb.db"
+        result = CliRunner().invoke(cli, ["build", "--db", str(db_path), "--curated", str(curated)])
+        assert result.exit_code == 0, result.output
+        (tmp_path / "dois.txt").write_text(TRIAL_DOI + "\n")
+        yield db_path, eutils, ctgov_server, crossref_server
+
+
+def harvest(db_path):
+    return CliRunner().invoke(cli, ["harvest", "--db", str(db_path), "--dois", str(db_path.parent / "dois.txt"),
+                                    "--quiet"])
+
+
+def test_harvest_finds_notices_and_flags_trials(world):
+    db_path, _, ctgov_server, crossref_server = world
+    result = harvest(db_path)
+    assert result.exit_code == 0, result.output
+    assert "requests by service: eutils" in result.output
+    db = sqlite_utils.Database(db_path)
+    # Crossref's correction, indexed by PubMed, lands as the PubMed paper; the letter as Crossref's.
+    assert db.execute("select source from papers where pmid = '38000002'").fetchone() == ("pubmed",)
+    assert db.execute(f"select source from papers where pmid = 'doi:{CROSSREF_NOTICE}'").fetchone() == ("crossref",)
+    status = db.execute("select status, corrected, commented from integrity_status where pmid = '38000001'").fetchone()
+    assert status == ("corrected", 1, 1)
+    assert {r[0] for r in db.execute("select from_key from links where to_key = '38000001' and origin like 'Crossref%'")} \
+        == {"38000002", f"doi:{CROSSREF_NOTICE}"}
+    rows = view_rows(db)
+    assert (rows[LONG_AGO]["flag_unpublished"], rows[LONG_AGO]["published"]) == (1, 0)
+    assert rows[SWITCHED]["flag_outcome_switch"] == 1
+    assert rows[SWITCHED]["flag_unpublished"] == 0
+    run = db.execute("select ctgov_requests, crossref_requests from harvest_runs").fetchone()
+    # one ClinicalTrials.gov batch; Crossref: works, updates, then the letter named only in a relation
+    assert run == (ctgov_server.count("studies"), crossref_server.count("works")) == (1, 3)
+
+
+def test_a_second_harvest_asks_only_for_updates_and_rewrites_nothing(world):
+    db_path, _, ctgov_server, _ = world
+    assert harvest(db_path).exit_code == 0
+    tables = ("papers", "links", "notices", "ctgov_studies", "registry_outcomes", "crossref_works", "ctgov_records")
+    before = {t: list(sqlite_utils.Database(db_path).query(f"select * from {t} order by 1, 2")) for t in tables}
+    assert harvest(db_path).exit_code == 0
+    after = {t: list(sqlite_utils.Database(db_path).query(f"select * from {t} order by 1, 2")) for t in tables}
+    assert after == before
+    assert "filter.advanced" in ctgov_server.log[-1][1]
+
+
+@pytest.mark.parametrize("which", ["ctgov", "crossref"])
+def test_a_failing_service_leaves_kb_db_byte_identical(world, which):
+    db_path, _, ctgov_server, crossref_server = world
+    before = db_path.read_bytes()
+    (ctgov_server if which == "ctgov" else crossref_server).inject("404", times=5)
+    result = harvest(db_path)
+    assert result.exit_code != 0
+    assert "HTTP 404" in result.output and "left unchanged" in result.output
+    assert db_path.read_bytes() == before
+
+
+def test_kb_build_rebuilds_registry_and_notice_rows_from_stored_json(world):
+    db_path, *_ = world
+    assert harvest(db_path).exit_code == 0
+    query = "select * from registration_vs_publication order by 1"
+    status = "select * from integrity_status order by 1"
+    db = sqlite_utils.Database(db_path)
+    before = (list(db.query(query)), list(db.query(status)))
+    db.execute("delete from notices")
+    db.execute("delete from ctgov_studies")
+    db.conn.commit()
+    curated = db_path.parent / "curated"
+    assert CliRunner().invoke(cli, ["build", "--db", str(db_path), "--curated", str(curated)]).exit_code == 0
+    db = sqlite_utils.Database(db_path)
+    assert (list(db.query(query)), list(db.query(status))) == before
