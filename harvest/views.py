@@ -552,6 +552,12 @@ where not exists (select 1 from links l where l.from_key = r.pmid and l.to_key =
 """
 
 
+def json_sets_differ(a, b):
+    """SQL: the JSON arrays a and b do not hold the same set of values."""
+    return f"""(exists (select value from json_each({a}) except select value from json_each({b}))
+            or exists (select value from json_each({b}) except select value from json_each({a})))"""
+
+
 def differs_by_more_than(a, b, share):
     return f"(abs({a} - {b}) > {share} * {b})"
 
@@ -638,7 +644,8 @@ select
     f.posted_primary_results,
     coalesce({as_date('coalesce(f.primary_completion_date, f.completion_date)')} < date('now', '-12 months'), 0)
         as completion_over_12_months_ago,
-    coalesce(b.registry_id is null and coalesce(f.results_posted, 0) = 0
+    -- a withdrawn trial never enrolled anyone: there is nothing to publish
+    coalesce(b.registry_id is null and coalesce(f.results_posted, 0) = 0 and f.status is not 'withdrawn'
              and {as_date('coalesce(f.primary_completion_date, f.completion_date)')} < date('now', '-12 months'), 0)
         as flag_unpublished,
     f.registered_enrollment,
@@ -652,11 +659,12 @@ select
     b.published_primary_outcome_values,
     coalesce(
         f.registered_primary_outcome_values is not null
-        and b.published_primary_outcome_values is not null
-        and ((select count(*) from (select value from json_each(f.registered_primary_outcome_values)
-                                    except select value from json_each(b.published_primary_outcome_values)))
-             + (select count(*) from (select value from json_each(b.published_primary_outcome_values)
-                                      except select value from json_each(f.registered_primary_outcome_values)))) > 0,
+        and exists (select 1 from trial_results_papers r join published_outcomes o on o.pmid = r.pmid
+                    where r.registry_id = f.registry_id)
+        and not exists (
+            select 1 from trial_results_papers r join published_outcomes o on o.pmid = r.pmid
+            where r.registry_id = f.registry_id
+              and not {json_sets_differ('o.primary_outcome_values', 'f.registered_primary_outcome_values')}),
         0) as flag_outcome_switch,
     f.registered_dose,
     f.registered_dose_max_mg_per_day,

@@ -356,3 +356,19 @@ def test_kb_build_rebuilds_registry_and_notice_rows_from_stored_json(world):
     assert CliRunner().invoke(cli, ["build", "--db", str(db_path), "--curated", str(curated)]).exit_code == 0
     db = sqlite_utils.Database(db_path)
     assert (list(db.query(query)), list(db.query(status))) == before
+
+
+def test_outcome_switch_needs_every_results_paper_to_differ_and_withdrawn_trials_are_not_unpublished(tmp_path):
+    db = make_db(tmp_path / "kb.db")
+    entries = [
+        trial_entry("NCT00000041", completion_date="2015-03", primary_outcome_values=["pain_intensity"]),
+        publication_entry("main", "501", "NCT00000041", primary_outcome_values=["pain_intensity"]),
+        publication_entry("exploratory", "502", "NCT00000041", primary_outcome_values=["pain_threshold"]),
+        trial_entry("NCT00000042", status="withdrawn", completion_date="2012-01"),
+        trial_entry("NCT00000043", status="terminated", completion_date="2012-01"),
+    ]
+    pipeline.build(db, entries)
+    rows = view_rows(db)
+    assert rows["NCT00000041"]["flag_outcome_switch"] == 0
+    assert json.loads(rows["NCT00000041"]["published_primary_outcome_values"]) == ["pain_intensity", "pain_threshold"]
+    assert (rows["NCT00000042"]["flag_unpublished"], rows["NCT00000043"]["flag_unpublished"]) == (0, 1)
