@@ -42,6 +42,7 @@ eval: install
 bench: install
 	$(PY) scripts/bench_harvest.py
 	$(PY) scripts/bench_tag.py
+	$(PY) scripts/bench_registries.py
 
 screenshots: install
 	$(PY) tests/test_browser.py $(DB) docs
