@@ -486,7 +486,7 @@ select
     coalesce(n.citation, max(f.notice_text)) as notice_citation,
     case when n.pmid glob '[0-9]*' then 'https://pubmed.ncbi.nlm.nih.gov/' || n.pmid || '/'
          when n.doi is not null then 'https://doi.org/' || n.doi end as notice_url,
-    group_concat(distinct f.source) as sources,
+    replace(group_concat(distinct f.source), ',', ', ') as sources,
     coalesce(n.first_seen, '') as first_seen
 from found f
 join papers p on p.pmid = f.pmid
@@ -508,7 +508,7 @@ select
                                          'citation', i.notice_citation, 'url', i.notice_url,
                                          'source', i.sources))
      from integrity_notices i where i.pmid = p.pmid) as notices,
-    (select group_concat(distinct i.sources) from integrity_notices i where i.pmid = p.pmid) as sources
+    (select group_concat(i.sources, '; ') from integrity_notices i where i.pmid = p.pmid) as sources
 from papers p
 """
 
