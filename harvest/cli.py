@@ -29,6 +29,8 @@ def cli():
 
     E-utilities is reached at $KB_EUTILS_URL (default NCBI's); set NCBI_API_KEY and
     NCBI_EMAIL to identify yourself to NCBI (they are sent, never stored).
+    ClinicalTrials.gov is reached at $KB_CTGOV_URL and Crossref at $KB_CROSSREF_URL (defaults:
+    the public APIs); KB_CONTACT_EMAIL (else NCBI_EMAIL) is sent to Crossref, never stored.
     """
 
 
@@ -41,7 +43,8 @@ def cli():
               help="DOIs and saved queries to harvest when --dois is not given.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def harvest(db_path, dois_file, sources_file, quiet):
-    """Fetch PubMed records by DOI (and, without --dois, refresh and discover new ones).
+    """Fetch PubMed records by DOI (and, without --dois, refresh and discover new ones), then
+    ClinicalTrials.gov records for every NCT id and Crossref notices for every DOI in kb.db.
 
     \b
     Example:

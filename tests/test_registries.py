@@ -372,3 +372,13 @@ def test_outcome_switch_needs_every_results_paper_to_differ_and_withdrawn_trials
     assert rows["NCT00000041"]["flag_outcome_switch"] == 0
     assert json.loads(rows["NCT00000041"]["published_primary_outcome_values"]) == ["pain_intensity", "pain_threshold"]
     assert (rows["NCT00000042"]["flag_unpublished"], rows["NCT00000043"]["flag_unpublished"]) == (0, 1)
+
+
+def test_the_contact_email_is_sent_to_crossref_but_never_stored_or_printed(world, monkeypatch):
+    db_path, _, _, crossref_server = world
+    monkeypatch.setenv("NCBI_EMAIL", "curator@example.org")  # the fallback for KB_CONTACT_EMAIL
+    result = harvest(db_path)
+    assert result.exit_code == 0, result.output
+    assert {p.get("mailto") for _, p in crossref_server.log} == {"curator@example.org"}
+    assert b"curator@example.org" not in db_path.read_bytes()
+    assert "curator@example.org" not in result.output
