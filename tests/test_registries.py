@@ -382,3 +382,23 @@ def test_the_contact_email_is_sent_to_crossref_but_never_stored_or_printed(world
     assert {p.get("mailto") for _, p in crossref_server.log} == {"curator@example.org"}
     assert b"curator@example.org" not in db_path.read_bytes()
     assert "curator@example.org" not in result.output
+
+
+def test_the_committed_kb_db_rebuilt_offline_has_one_row_per_registered_trial(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from harvest import curate
+
+    committed = Path(__file__).parents[1] / "kb.db"
+    shutil.copyfile(committed, tmp_path / "kb.db")
+    with pipeline.atomic_database(tmp_path / "kb.db") as db:
+        pipeline.build(db, curate.load_curated())
+    db = sqlite_utils.Database(tmp_path / "kb.db")
+    trials = [r[0] for r in db.execute("select registry_id from trials")]
+    rows = list(db.query("select * from registration_vs_publication"))
+    assert trials and sorted(r["registry_id"] for r in rows) == sorted(trials)
+    flags = [c for c in rows[0] if c.startswith("flag_") or c in ("published", "completion_over_12_months_ago")]
+    assert len(flags) == 6
+    assert all(r[c] in (0, 1) for r in rows for c in flags)
+    assert db.execute("select count(*) from integrity_status").fetchone()[0] == db["papers"].count
