@@ -2,13 +2,14 @@
 
 import hashlib
 import math
+import re
 from pathlib import Path
 
 import pytest
 import sqlite_utils
 from click.testing import CliRunner
 
-from fake_eutils import FakeEutils, record_dois, synthetic_records
+from fake_eutils import FakeEutils, realistic_faults, record_dois, synthetic_records
 from harvest import pipeline
 from harvest.cli import cli
 from harvest.dois import read_doi_lines
@@ -378,3 +379,55 @@ def test_max_retry_time_bounds_the_wait(server, tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert "retry time limit of 1 s reached after 0.0 s" in result.stderr
     assert server.count() == 1  # the service asked for 5 s; waiting would pass the 1 s limit
+
+
+# ------------------------------------------------------- under the live service's faults
+
+
+def _patient_client_init(original):
+    """NCBI's pacing and the default number of retries, with short backoff to keep tests quick."""
+    def init(self, *args, **kwargs):
+        kwargs.setdefault("backoff", 0.02)
+        original(self, *args, **kwargs)
+
+    return init
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_harvest_under_the_realistic_fault_mix_gets_every_record_or_changes_nothing(server, tmp_path, monkeypatch, seed):
+    db_path = tmp_path / "kb.db"
+    assert run_harvest(server, db_path, doi_file(tmp_path, ["10.1002/art.37734"]), monkeypatch).exit_code == 0
+    before = db_path.read_bytes()
+    dois = [f"doi:{TRUNCATED}", *record_dois(synthetic_records(30, seed=3))]
+    server.clear_log()
+    server.random_faults(realistic_faults(retry_after="1"), rate=0.5, seed=seed)
+    monkeypatch.setattr(EutilsClient, "__init__", _patient_client_init(EutilsClient.__init__))
+    result = CliRunner().invoke(cli, ["harvest", "--db", str(db_path), "--dois", str(doi_file(tmp_path, dois))])
+    faults = [r for r in server.requests_to() if r.fault or r.status != 200]
+    assert len(faults) >= 2, "the mix served too few faults: the test would prove little"
+    if result.exit_code == 0:
+        db = sqlite_utils.Database(db_path)
+        assert db["papers"].count == 1 + len(dois)
+        assert db["doi_lookups"].get("10.1111/j.1526-4637.2009.00613.x")["pmid"] == "19453963"
+        assert db["harvest_runs"].get(2)["errors"]  # the retried problems are on record
+        # The batch budget for N DOIs, plus exactly one request per fault.
+        assert server.count() - len(faults) <= 2 * math.ceil(len(dois) / 200) + 2
+    else:
+        assert result.exit_code == 1 and db_path.read_bytes() == before
+    # One line per retry on stderr, each in the documented form.
+    retries = [line for line in result.stderr.splitlines() if "; retry " in line]
+    assert len(retries) == len(faults) - (result.exit_code != 0)
+    assert all(re.fullmatch(r"\S.* from (esearch|efetch); retry \d of 6 in \d+\.\d s", line) for line in retries)
+
+
+def test_harvest_under_nothing_but_faults_fails_and_leaves_kb_db_byte_identical(server, tmp_path, monkeypatch):
+    db_path = tmp_path / "kb.db"
+    assert run_harvest(server, db_path, doi_file(tmp_path, ["10.1002/art.37734"]), monkeypatch).exit_code == 0
+    before = db_path.read_bytes()
+    server.random_faults([kind for kind in realistic_faults("1") if kind[0] != "429"], rate=1.0, seed=1)
+    monkeypatch.setattr(EutilsClient, "__init__", _patient_client_init(EutilsClient.__init__))
+    result = run_harvest(server, db_path, doi_file(tmp_path, record_dois(synthetic_records(30, seed=3))), monkeypatch,
+                         "--quiet")
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "after 7 attempts" in result.stderr
+    assert db_path.read_bytes() == before
