@@ -144,7 +144,9 @@ def _back_end_trouble(body):
         root = ET.fromstring(body)
     except ET.ParseError:
         return match.group().decode("utf-8", "replace")  # the inserted text broke the document
-    loose = [root.text or ""] + [child.tail or "" for child in root]
+    # Text between records or ids, or in an ERROR element, is the service's; text inside a record is data.
+    containers = [root, *root.iter("IdList")]
+    loose = [node.text or "" for node in containers] + [child.tail or "" for node in containers for child in node]
     loose += [node.text or "" for node in root.iter("ERROR")]
     for text in loose:
         found = _TRANSIENT_TEXT.search(text.encode("utf-8"))

@@ -156,6 +156,7 @@ class PoliteClient:
             self.session.headers.update(headers)
         self.requests_made = 0
         self.retried = collections.Counter()  # reason -> times retried
+        self._answered = collections.deque(maxlen=100)  # when recent requests ended, for rate windows
 
     # ------------------------------------------------------------------ public
 
@@ -188,8 +189,10 @@ class PoliteClient:
                 verdict = self.judge(response)
             except requests.RequestException as error:
                 response, verdict = None, _failure_verdict(error)
-            if response is not None and response.headers.get("X-RateLimit-Remaining", "").strip() == "0":
-                self.limiter.hold((verdict and verdict.retry_after) or self.rate_window)
+            # The service saw the request no later than now: the safe end for its rate window.
+            self._answered.append(time.monotonic())
+            if response is not None:
+                self._honour_rate_headers(response, verdict)
             if verdict is None:
                 return response
             if not verdict.transient:
@@ -235,6 +238,24 @@ class PoliteClient:
         return {"service": self.service, "requests": self.requests_made, "retries": sum(self.retried.values())}
 
     # ----------------------------------------------------------------- private
+
+    def _honour_rate_headers(self, response, verdict):
+        """After `X-RateLimit-Remaining: 0`, send nothing until the service's window has room.
+
+        The window holds the last X-RateLimit-Limit requests; it has room again one
+        `rate_window` after the oldest of them ended (or after Retry-After, when given).
+        """
+        if response.headers.get("X-RateLimit-Remaining", "").strip() != "0":
+            return
+        if verdict is not None and verdict.retry_after is not None:
+            self.limiter.hold(verdict.retry_after)
+            return
+        try:
+            limit = int(response.headers.get("X-RateLimit-Limit", ""))
+        except ValueError:
+            limit = 0
+        oldest = self._answered[-limit] if 0 < limit <= len(self._answered) else time.monotonic()
+        self.limiter.hold(oldest + self.rate_window - time.monotonic())
 
     def _delay(self, attempt, verdict):
         if verdict.retry_after is not None:
