@@ -164,38 +164,6 @@ def link_notices(db):
                             "origin": origin}, pk=("from_key", "relation", "to_key"), ignore=True)
 
 
-# ------------------------------------------------------------------ curated registry facts
-
-
-def save_curated_facts(db, entries):
-    """The curated registry facts of trials and the published primary outcomes of publications."""
-    with db.conn:
-        db.execute("delete from registry_facts")
-        db.execute("delete from published_outcomes")
-    trials = [e for e in entries if e["type"] == "trial"]
-    db["registry_facts"].insert_all([
-        {
-            "registry_id": str(e["registry_id"]),
-            **{name: _text(e.get(name)) for name in (
-                "primary_completion_date", "completion_date", "completion_date_type",
-                "enrollment_type", "why_stopped")},
-            "primary_outcome_values": json.dumps(e["primary_outcome_values"])
-            if e.get("primary_outcome_values") else None,
-            "results_posted": None if e.get("results_posted") is None else int(bool(e["results_posted"])),
-        }
-        for e in trials
-    ], pk="registry_id")
-    db["published_outcomes"].insert_all([
-        {"pmid": curate.paper_key(e), "key": e["key"],
-         "primary_outcome_values": json.dumps(e["primary_outcome_values"])}
-        for e in entries if e["type"] == "publication" and e.get("primary_outcome_values")
-    ], pk="pmid")
-
-
-def _text(value):
-    return None if value is None else str(value)  # YAML reads 2019-05-01 as a date
-
-
 # ------------------------------------------------------------------ offline rebuild
 
 

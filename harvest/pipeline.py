@@ -361,7 +361,7 @@ def build(db, curated_entries):
             _, changed = store.save_paper(db, record)
             summary.updated_papers += int(changed)
     curate.save_curated(db, curated_entries)
-    integrity.save_curated_facts(db, curated_entries)
+    curate.save_registry_facts(db, curated_entries)
     integrity.rebuild(db)
     tag_papers(db)
     return summary

@@ -402,3 +402,19 @@ def test_the_committed_kb_db_rebuilt_offline_has_one_row_per_registered_trial(tm
     assert len(flags) == 6
     assert all(r[c] in (0, 1) for r in rows for c in flags)
     assert db.execute("select count(*) from integrity_status").fetchone()[0] == db["papers"].count
+
+
+def test_malformed_registry_facts_are_named_by_file_and_key():
+    from harvest import curate, tag
+
+    entries = [{**trial_entry("NCT00000051", completion_date="March 2019", completion_date_type="estimated",
+                              results_posted="yes", primary_outcome_values=["pain"]), "_file": "t.yml"}]
+    problems = curate.validate(entries, tag.VOCABULARY_VALUES)
+    assert problems == [
+        "t.yml: nct00000051: completion_date must be YYYY-MM or YYYY-MM-DD, not 'March 2019'",
+        "t.yml: nct00000051: completion_date_type must be actual or anticipated, not 'estimated'",
+        "t.yml: nct00000051: results_posted must be true or false",
+        "t.yml: nct00000051: unknown primary_outcome_values value 'pain'",
+    ]
+    assert curate.validate([{**trial_entry("NCT00000052", completion_date="2019-03"), "_file": "t.yml"}],
+                           tag.VOCABULARY_VALUES) == []
