@@ -28,7 +28,7 @@ def nct_ids(db):
         "order by 1")]
 
 
-def save_study(db, study, fetched_at=None):
+def save_study(db, study):
     """Keep one study's raw JSON and its parsed rows. Returns True when it is new or changed."""
     text = json.dumps(study, sort_keys=True, ensure_ascii=False)
     registry_id = ctgov.nct_id(study)
@@ -38,7 +38,7 @@ def save_study(db, study, fetched_at=None):
         return False
     db["ctgov_records"].upsert(
         {"registry_id": registry_id, "json": text, "sha256": digest,
-         "last_update": ctgov.last_update(study), "fetched_at": fetched_at or store.now()},
+         "last_update": ctgov.last_update(study), "fetched_at": store.now()},
         pk="registry_id")
     _save_parsed_study(db, study)
     return True
@@ -83,7 +83,7 @@ def paper_dois(db):
         "select distinct lower(doi) from papers where doi is not null order by 1")]
 
 
-def save_work(db, work, fetched_at=None):
+def save_work(db, work):
     """Keep one Crossref work's raw JSON and its notices. Returns True when new or changed."""
     text = json.dumps(work, sort_keys=True, ensure_ascii=False)
     doi = work["DOI"].lower()
@@ -92,7 +92,7 @@ def save_work(db, work, fetched_at=None):
     if current and current[0] == digest:
         return False
     db["crossref_works"].upsert(
-        {"doi": doi, "json": text, "sha256": digest, "fetched_at": fetched_at or store.now()}, pk="doi")
+        {"doi": doi, "json": text, "sha256": digest, "fetched_at": store.now()}, pk="doi")
     _save_notices(db, work)
     return True
 
