@@ -85,14 +85,20 @@ def _params(name, dois, mailto):
 
 def fetch_works(client, dois, mailto=None, updates=True):
     """Yield (dois asked, message) per request: the works, then (with `updates`) the works
-    updating them, per batch of WORKS_BATCH DOIs."""
+    updating them, per batch of WORKS_BATCH DOIs; a longer answer is followed page by page."""
     builders = (works_params, updates_params) if updates else (works_params,)
     for start in range(0, len(dois), WORKS_BATCH):
         batch = dois[start : start + WORKS_BATCH]
         for build in builders:
-            response = client.request("works", build(batch, mailto))
-            follow_rate_limit(client, response.headers)
-            yield batch, response.json()["message"]
+            params, offset = build(batch, mailto), 0
+            while True:
+                response = client.request("works", {**params, "offset": offset or None})
+                follow_rate_limit(client, response.headers)
+                message = response.json()["message"]
+                yield batch, message
+                offset += params["rows"]
+                if offset >= (message.get("total-results") or 0):
+                    break
 
 
 def items(message):

@@ -275,9 +275,9 @@ class FakeCrossref(_FakeService):
             w for d, w in self.works.items()
             if d in wanted["doi"] or any(u["DOI"].lower() in wanted["updates"] for u in w.get("update-to", []))
         ]
-        rows = int(params.get("rows", 20))
+        rows, offset = int(params.get("rows", 20)), int(params.get("offset", 0))
         return 200, {
             "status": "ok", "message-type": "work-list", "message-version": "1.0.0",
-            "message": {"facets": {}, "total-results": len(found), "items": found[:rows],
+            "message": {"facets": {}, "total-results": len(found), "items": found[offset : offset + rows],
                         "items-per-page": rows, "query": {"start-index": 0, "search-terms": None}},
         }, headers

@@ -118,6 +118,14 @@ def test_permanent_errors_are_one_line_naming_the_url(fault, words, monkeypatch)
         assert server.log[0][1]["mailto"] == "someone@example.org"  # sent, never shown
 
 
+def test_more_notices_than_rows_are_followed_page_by_page():
+    notices = [work(f"10.5555/fix{n}", update_to=[("10.5555/a", "correction")]) for n in range(25)]
+    with FakeCrossref([work("10.5555/a"), *notices]) as server:
+        got = {w["DOI"] for _, m in crossref.fetch_works(fast(crossref, server), ["10.5555/a"]) for w in crossref.items(m)}
+        assert got == {"10.5555/a"} | {w["DOI"] for w in notices}
+        assert server.count("works") == 3  # the work, then two pages of 20 updates
+
+
 def test_crossref_pacing_follows_the_announced_rate_limit():
     with FakeCrossref([work("10.5555/a")], rate_limit=("5", "2s")) as server:
         client = fast(crossref, server)
