@@ -167,7 +167,7 @@ def _harvest_dois(db, client, inputs, progress, summary):
             _save_lookup(db, doi, wanted[doi].original, pmid, None, stamp)
         missing = [doi for doi in pending if doi not in matched]
         truncated = [doi for doi in missing if looks_truncated(wanted[doi].original)]
-        repaired = repair_truncated(db, client, truncated, summary)
+        repaired, ambiguous = repair_truncated(db, client, truncated, summary)
         for short, (full, pmid) in repaired.items():
             matched[short] = pmid
             summary.repaired[short] = full
@@ -175,11 +175,13 @@ def _harvest_dois(db, client, inputs, progress, summary):
         for doi in missing:
             if doi in matched:
                 continue
-            reason = (
-                "looks truncated; no single PubMed record confirms a completion"
-                if doi in truncated
-                else "PubMed has no record with this DOI"
-            )
+            if doi in ambiguous:
+                reason = (f"looks truncated; {len(ambiguous[doi])} PubMed records complete it "
+                          f"({', '.join(ambiguous[doi])}), so none is chosen")
+            elif doi in truncated:
+                reason = "looks truncated; no PubMed record completes it"
+            else:
+                reason = "PubMed has no record with this DOI"
             summary.unresolved[doi] = reason
             _save_unresolved(db, doi, wanted[doi].original, wanted[doi].line, reason, stamp)
         summary.found += len(matched)
@@ -189,18 +191,19 @@ def _harvest_dois(db, client, inputs, progress, summary):
 
 
 def repair_truncated(db, client, dois, summary):
-    """{truncated doi: (full doi, pmid)} for DOIs that exactly one PubMed record completes.
+    """({truncated doi: (full doi, pmid)} for DOIs that exactly one PubMed record completes,
+    {truncated doi: [full dois]} for those that several complete, which stay unresolved).
 
     Candidates come from one wildcard esearch; only a confirmed record is stored.
     """
     if not dois:
-        return {}
+        return {}, {}
     candidates = fetch.fetch_truncated_candidates(client, dois)
     fetched = []  # (record, its raw XML)
     for _, xml in fetch.fetch_records(client, candidates):
         raw = parse.split_records(xml)
         fetched += [(record, raw[record["pmid"]]) for record in parse.parse_pubmed_xml(xml)[0]]
-    repaired = {}
+    repaired, ambiguous = {}, {}
     for doi in dois:
         completions = [
             (full, record, xml)
@@ -208,6 +211,8 @@ def repair_truncated(db, client, dois, summary):
             for full in record["dois"]
             if full.startswith(doi) and full != doi
         ]
+        if len(completions) > 1:
+            ambiguous[doi] = sorted(full for full, _, _ in completions)
         if len(completions) != 1:
             continue
         full, record, xml = completions[0]
@@ -215,7 +220,7 @@ def repair_truncated(db, client, dois, summary):
         if store.save_paper(db, record)[1]:
             summary.new_papers += 1
         repaired[doi] = (full, record["pmid"])
-    return repaired
+    return repaired, ambiguous
 
 
 def harvest_sources(db, client, sources, progress=None):
