@@ -40,14 +40,22 @@ def _no_real_ncbi(monkeypatch):
     monkeypatch.delenv("KB_CONTACT_EMAIL", raising=False)
 
 
+@pytest.fixture(scope="session")
+def _registry_servers():
+    with FakeCtgov() as ctgov, FakeCrossref() as crossref:
+        yield ctgov, crossref
+
+
 @pytest.fixture(autouse=True)
-def registries(monkeypatch):
+def registries(_registry_servers, monkeypatch):
     """Empty fake ClinicalTrials.gov and Crossref servers, which every harvest reaches after
     PubMed; KB_CTGOV_URL and KB_CROSSREF_URL point at them. Tests add studies and works."""
-    with FakeCtgov() as ctgov, FakeCrossref() as crossref:
-        monkeypatch.setenv("KB_CTGOV_URL", ctgov.base_url)
-        monkeypatch.setenv("KB_CROSSREF_URL", crossref.base_url)
-        yield ctgov, crossref
+    for server in _registry_servers:
+        server.reset()
+    ctgov, crossref = _registry_servers
+    monkeypatch.setenv("KB_CTGOV_URL", ctgov.base_url)
+    monkeypatch.setenv("KB_CROSSREF_URL", crossref.base_url)
+    return _registry_servers
 
 
 @pytest.fixture

@@ -48,6 +48,13 @@ class _FakeService:
         with self._lock:
             self.faults.extend([fault] * times)
 
+    def reset(self):
+        """Empty, with no log, faults or limits: as new, for the next test."""
+        with self._lock:
+            self.log, self.faults, self._recent = [], [], []
+            self.max_per_second = None
+            self.records.clear()
+
     def count(self, path=None):
         return sum(1 for p, _ in self.log if path is None or p.endswith(path))
 
@@ -189,7 +196,7 @@ class FakeCtgov(_FakeService):
     def __init__(self, studies=(), max_page_size=1000, **options):
         super().__init__(**options)
         self.max_page_size = max_page_size
-        self.studies = {}
+        self.studies = self.records = {}
         for record in studies:
             self.add(record)
 
@@ -247,7 +254,7 @@ class FakeCrossref(_FakeService):
 
     def __init__(self, works=(), rate_limit=("50", "1s"), **options):
         super().__init__(**options)
-        self.works = {}
+        self.works = self.records = {}
         self.rate_limit = rate_limit
         for record in works:
             self.add(record)
