@@ -41,6 +41,7 @@ bench: install
 	$(PY) scripts/bench_harvest.py
 	$(PY) scripts/bench_tag.py
 	$(PY) scripts/bench_serve.py $(DB)
+	$(PY) scripts/bench_registries.py
 
 publish: install
 	$(KB) publish --db $(DB) --out build/publish

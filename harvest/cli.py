@@ -11,16 +11,15 @@ import click
 import yaml
 from tqdm import tqdm
 
-from . import curate, fetch, findings, parse, pipeline, refs, site, store, tag
+from . import crossref, ctgov, curate, fetch, findings, http, parse, pipeline, refs, site, store, tag
 from .dois import read_doi_lines
 
 DEFAULT_SOURCES = Path(__file__).parent / "sources.yml"
-HANDLED = (fetch.EutilsError, curate.CurationError, parse.ParseError, OSError, yaml.YAMLError)
+HANDLED = (fetch.EutilsError, http.HttpError, curate.CurationError, parse.ParseError, OSError, yaml.YAMLError)
 
-db_option = click.option(
-    "--db", "db_path", default="kb.db", show_default=True, type=click.Path(dir_okay=False),
-    help="The SQLite database to write.",
-)
+def db_option(help_text):
+    return click.option("--db", "db_path", default="kb.db", show_default=True,
+                        type=click.Path(dir_okay=False), help=help_text)
 
 
 @click.group()
@@ -31,44 +30,111 @@ def cli():
 
     E-utilities is reached at $KB_EUTILS_URL (default NCBI's); set NCBI_API_KEY and
     NCBI_EMAIL to identify yourself to NCBI (they are sent, never stored).
+    ClinicalTrials.gov is reached at $KB_CTGOV_URL and Crossref at $KB_CROSSREF_URL (defaults:
+    the public APIs); KB_CONTACT_EMAIL (else NCBI_EMAIL) is sent to Crossref, never stored.
     """
 
 
+class _NothingToAdd(Exception):
+    """Raised inside atomic_database to drop a new database that would hold nothing harvested."""
+
+
 @cli.command()
-@db_option
-@click.option("--dois", "dois_file", type=click.File("r", encoding="utf-8"),
+@db_option("The SQLite database to update (created when the harvest adds a paper).")
+@click.option("--dois", "dois_file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Harvest exactly the DOIs in this file (one per line, # comments); '-' for stdin.")
-@click.option("--sources", "sources_file", default=str(DEFAULT_SOURCES), show_default=True,
-              type=click.Path(exists=True, dir_okay=False),
+@click.option("--sources", "sources_file", default=str(DEFAULT_SOURCES), show_default="harvest/sources.yml",
+              type=click.Path(dir_okay=False),
               help="DOIs and saved queries to harvest when --dois is not given.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def harvest(db_path, dois_file, sources_file, quiet):
-    """Fetch PubMed records by DOI (and, without --dois, refresh and discover new ones).
+@click.option("--max-retry-time", default=120.0, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds one request may spend waiting between retries before the harvest gives up.")
+@click.option("--quiet", is_flag=True, help="No progress bar and no retry lines.")
+def harvest(db_path, dois_file, sources_file, max_retry_time, quiet):
+    """Fetch PubMed records by DOI (and, without --dois, refresh and discover new ones), then
+    ClinicalTrials.gov records for every NCT id and Crossref notices for every DOI in kb.db.
 
     \b
     Example:
         KB_EUTILS_URL=http://127.0.0.1:8000/ kb harvest --db kb.db --dois my-dois.txt
 
-    kb.db is replaced only when the whole harvest succeeds.
+    kb.db is replaced only when the whole harvest succeeds; a run that finds no paper
+    does not create it. While a request is retried, one line per retry goes to stderr
+    ("HTTP 429 from esearch; retry 2 of 6 in 2.0 s").
+
+    \b
+    Exit status:
+      0  every input resolved
+      1  the harvest failed (kb.db unchanged), e.g. PubMed unreachable
+      2  bad usage, or an input file that cannot be read
+      3  harvested, but some inputs were malformed or unresolved (listed)
     """
-    client = fetch.EutilsClient()
-    started_at = store.now()
     try:
-        inputs = list(read_doi_lines(dois_file)) if dois_file else None
-        sources = None if dois_file else yaml.safe_load(Path(sources_file).read_text(encoding="utf-8")) or {}
+        inputs = list(read_doi_lines(_read_text(dois_file).splitlines())) if dois_file else None
+        sources = None if dois_file else _read_sources(sources_file)
+    except InputError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+    on_retry = None if quiet else (lambda notice: tqdm.write(str(notice), file=sys.stderr))
+    client = fetch.EutilsClient(max_retry_seconds=max_retry_time, on_retry=on_retry)
+    ctgov_client, crossref_client = (
+        module.make_client(max_retry_seconds=max_retry_time, on_retry=on_retry) for module in (ctgov, crossref))
+    started_at = store.now()
+    existed = Path(db_path).exists()
+    created = True
+    try:
         with pipeline.atomic_database(db_path) as db:
             with progress_bar(quiet) as bar:
                 if sources is None:
                     summary = pipeline.harvest_dois(db, client, inputs, progress=bar)
                 else:
                     summary = pipeline.harvest_sources(db, client, sources, progress=bar)
-            pipeline.record_run(db, "dois" if dois_file else "sources", client, summary, started_at)
+                pipeline.harvest_integrity(db, client, ctgov_client, crossref_client, summary, progress=bar)
+            if not existed and not summary.new_papers:
+                raise _NothingToAdd()
+            pipeline.record_run(db, "dois" if dois_file else "sources", client, summary, started_at,
+                                others=(ctgov_client, crossref_client))
+    except _NothingToAdd:
+        created = False
     except HANDLED as error:
-        raise click.ClickException(f"{error}  ({db_path} left unchanged)")
+        raise click.ClickException(f"{error}  ({_kept(db_path, existed)})")
     except KeyboardInterrupt:
-        raise click.ClickException(f"interrupted; {db_path} left unchanged") from None
+        raise click.ClickException(f"interrupted; {_kept(db_path, existed)}") from None
     for line in summary.lines():
         click.echo(line)
+    if not created:
+        click.echo(f"no paper harvested, so {db_path} was not created")
+    if summary.unresolved:
+        sys.exit(3)
+
+
+class InputError(Exception):
+    """An input file that cannot be read: one line naming it."""
+
+
+def _read_text(path):
+    """The text of an input file ('-' for stdin), or InputError naming it."""
+    try:
+        if path == "-":
+            return click.get_text_stream("stdin", encoding="utf-8").read()
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path} is not UTF-8 text (byte {error.start})") from None
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def _read_sources(path):
+    try:
+        return yaml.safe_load(_read_text(path)) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise InputError(f"{path} is not valid YAML{where}") from None
+
+
+def _kept(db_path, existed):
+    """What became of the database after a failed run, said only about a file that exists."""
+    return f"{db_path} left unchanged" if existed else f"no {db_path} created"
 
 
 def progress_bar(quiet):
@@ -77,7 +143,7 @@ def progress_bar(quiet):
 
 
 @cli.command()
-@db_option
+@db_option("The SQLite database to write.")
 @click.option("--curated", "curated_dir", default=str(curate.CURATED_DIR), show_default=True,
               type=click.Path(exists=True, file_okay=False), help="Folder of curated YAML files.")
 def build(db_path, curated_dir):
@@ -152,7 +218,7 @@ def read_finding():
 
 @cli.command("check-refs")
 @click.argument("source", default="-", type=click.File("r", encoding="utf-8"))
-@db_option
+@db_option("The SQLite database to read (written only with --save).")
 @click.option("--offline", is_flag=True, help="Use kb.db only; never touch the network.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array, one object per reference.")
 @click.option("--save", is_flag=True, help="Store the results in kb.db (reference_checks).")
@@ -165,6 +231,13 @@ def check_refs(source, db_path, offline, as_json, save):
     Example:
         kb check-refs --offline references.txt
     """
+    if not Path(db_path).exists():
+        # Said once, here, rather than in every reference's reason.
+        if offline:
+            click.echo(f"Error: {db_path} not found, and --offline leaves nothing to check against "
+                       "(build it with `kb build`, or drop --offline)", err=True)
+            sys.exit(2)
+        click.echo(f"Note: {db_path} not found; checking against PubMed only", err=True)
     try:
         db = store.open_readonly(db_path) if Path(db_path).exists() else None
         client = None if offline else fetch.EutilsClient(max_retries=1)

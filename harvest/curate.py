@@ -126,7 +126,7 @@ def validate(entries, vocabulary):
         for included in entry.get("includes") or []:
             if included not in keys:
                 problems.append(f"{where}: included key {included!r} does not exist")
-    return problems
+    return problems + registry_fact_problems(entries, vocabulary)
 
 
 def _registry_ids(entry):
@@ -349,3 +349,53 @@ def summary_sections(db, key):
         return []
     text = " ".join(part.strip() for part in row if part)
     return [{"label": "Curated summary", "text": text}] if text else []
+
+
+# ---- Registry facts (README "Fields of a registered trial") and published primary outcomes,
+# compared by the registration_vs_publication view.
+
+DATE_TYPES = {"actual", "anticipated"}
+REGISTRY_DATE = re.compile(r"^\d{4}-\d{2}(?:-\d{2})?$")
+REGISTRY_DATE_FIELDS = ("primary_completion_date", "completion_date")
+
+
+def registry_fact_problems(entries, vocabulary):
+    """Problems in the registry facts of trials and the primary_outcome_values of any entry."""
+    problems = []
+    for entry in entries:
+        where = f"{entry.get('_file')}: {entry.get('key')}"
+        for name in REGISTRY_DATE_FIELDS:
+            if entry.get(name) is not None and not REGISTRY_DATE.match(str(entry[name])):
+                problems.append(f"{where}: {name} must be YYYY-MM or YYYY-MM-DD, not {entry[name]!r}")
+        for name in ("completion_date_type", "enrollment_type"):
+            if entry.get(name) is not None and entry[name] not in DATE_TYPES:
+                problems.append(f"{where}: {name} must be actual or anticipated, not {entry[name]!r}")
+        if entry.get("results_posted") is not None and not isinstance(entry["results_posted"], bool):
+            problems.append(f"{where}: results_posted must be true or false")
+        for value in entry.get("primary_outcome_values") or []:
+            if value not in vocabulary["outcome"]:
+                problems.append(f"{where}: unknown primary_outcome_values value {value!r}")
+    return problems
+
+
+def save_registry_facts(db, entries):
+    """Replace the curated registry facts of trials and the published primary outcomes."""
+    with db.conn:
+        db.execute("delete from registry_facts")
+        db.execute("delete from published_outcomes")
+    db["registry_facts"].insert_all([
+        {
+            "registry_id": str(e["registry_id"]),
+            **{name: _text(e.get(name)) for name in (
+                *REGISTRY_DATE_FIELDS, "completion_date_type", "enrollment_type", "why_stopped")},
+            "primary_outcome_values": json.dumps(e["primary_outcome_values"])
+            if e.get("primary_outcome_values") else None,
+            "results_posted": None if e.get("results_posted") is None else int(e["results_posted"]),
+        }
+        for e in entries if e["type"] == "trial"
+    ], pk="registry_id")
+    db["published_outcomes"].insert_all([
+        {"pmid": paper_key(e), "key": e["key"],
+         "primary_outcome_values": json.dumps(e["primary_outcome_values"])}
+        for e in entries if e["type"] == "publication" and e.get("primary_outcome_values")
+    ], pk="pmid")

@@ -6,156 +6,53 @@ for, the request pacing shared by every call, and retries. Functions named
 PubMed records (that is `parse.py`).
 """
 
-import collections
-import json
 import os
-import random
 import re
-import threading
-import time
 import xml.etree.ElementTree as ET
-from urllib.parse import quote, urlencode
 
-import requests
+from .http import HttpError, PoliteClient, Verdict
 
 DEFAULT_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 TOOL_NAME = "ldn-kb"
 EFETCH_BATCH = 200  # NCBI's advice for efetch id lists sent in one request
 ESEARCH_DOI_BATCH = 200
 POST_ABOVE_CHARS = 1500  # long parameter lists go in a POST body, as NCBI asks
-RETRYABLE_STATUS = {429, 500, 502, 503, 504}
-_SECRET_PARAMS = ("api_key", "email")
 
 
-class EutilsError(Exception):
+class EutilsError(HttpError):
     """An E-utilities request failed for good; the message is one line naming the URL."""
 
 
-def redact(url):
-    """The URL with the API key and e-mail removed, safe to log or store."""
-    return re.sub(r"((?:%s)=)[^&\s'\"]*" % "|".join(_SECRET_PARAMS), r"\1***", url)
-
-
-class RateLimiter:
-    """Spaces calls at least `interval` seconds apart, across threads."""
-
-    def __init__(self, per_second):
-        self.interval = 1.0 / per_second
-        self._lock = threading.Lock()
-        self._next = 0.0
-
-    def wait(self):
-        with self._lock:
-            now = time.monotonic()
-            delay = self._next - now
-            self._next = max(now, self._next) + self.interval
-        if delay > 0:
-            time.sleep(delay)
-
-
-class EutilsClient:
+class EutilsClient(PoliteClient):
     """A client for esearch, efetch and ecitmatch.
 
     NCBI allows 3 requests/s without an API key and 10 with one; we stay a little
-    under, so pacing, not retrying, keeps us within the limit.
+    under, so pacing, not retrying, keeps us within the limit. `classify_eutils`
+    teaches the shared client E-utilities' own ways of failing.
     """
 
-    def __init__(
-        self,
-        base_url=None,
-        api_key=None,
-        email=None,
-        timeout=30.0,
-        max_retries=5,
-        backoff=1.0,
-        session=None,
-        per_second=None,
-    ):
+    def __init__(self, base_url=None, api_key=None, email=None, per_second=None, **options):
         base_url = base_url or os.environ.get("KB_EUTILS_URL") or DEFAULT_EUTILS_URL
-        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.api_key = api_key if api_key is not None else os.environ.get("NCBI_API_KEY")
         self.email = email if email is not None else os.environ.get("NCBI_EMAIL")
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.session = session or requests.Session()
-        # Under NCBI's 3/s (10/s with a key) with room for latency jitter between requests.
-        self.limiter = RateLimiter(per_second or (8.0 if self.api_key else 2.5))
-        self.requests_made = 0
-        self.retried = collections.Counter()  # problem -> times retried, for harvest_runs.errors
-
-    def _params(self, params):
-        full = {k: v for k, v in params.items() if v is not None}
-        full["tool"] = TOOL_NAME
-        if self.email:
-            full["email"] = self.email
-        if self.api_key:
-            full["api_key"] = self.api_key
-        return full
-
-    def request(self, endpoint, params):
-        """GET (or POST when long) one endpoint; returns the body bytes of a 200.
-
-        Retries 429, 5xx, timeouts, connection errors and cut-off bodies with
-        exponential backoff and jitter, honouring Retry-After when present.
-        """
-        url = self.base_url + endpoint
-        params = self._params(params)
-        encoded = urlencode(params)
-        use_post = len(encoded) > POST_ABOVE_CHARS
-        shown = redact(f"{url}?{encoded}")
-        if len(shown) > 200:
-            shown = shown[:200] + "..."
-        last_problem = None
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                self.retried[str(last_problem[0])] += 1
-                time.sleep(self._retry_delay(attempt, last_problem))
-            self.limiter.wait()
-            self.requests_made += 1
-            try:
-                if use_post:
-                    response = self.session.post(url, data=params, timeout=self.timeout)
-                else:
-                    response = self.session.get(url, params=params, timeout=self.timeout)
-                body = response.content  # reads the whole body: a reset mid-body raises here
-            except requests.Timeout:
-                last_problem = ("timeout", None)
-                continue
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
-                last_problem = ("connection", None)
-                if attempt == self.max_retries:
-                    raise EutilsError(f"cannot reach {shown}: {_short(self.scrub(str(error)))}") from None
-                continue
-            if response.status_code == 200:
-                if _looks_cut_off(body, response.headers.get("Content-Type", "")):
-                    last_problem = ("truncated", None)
-                    continue
-                return body
-            if response.status_code in RETRYABLE_STATUS:
-                last_problem = (response.status_code, response.headers.get("Retry-After"))
-                continue
-            raise EutilsError(f"HTTP {response.status_code} from {shown}: {self.scrub(_summary(body))}")
-        kind = last_problem[0] if last_problem else "unknown"
-        raise EutilsError(
-            f"giving up on {shown} after {self.max_retries + 1} attempts (last: {kind})"
+        super().__init__(
+            "eutils",
+            base_url,
+            # Under NCBI's 3/s (10/s with a key) with room for latency jitter between requests.
+            per_second or (8.0 if self.api_key else 2.5),
+            secrets=[self.api_key, self.email],
+            classify=classify_eutils,
+            post_above=POST_ABOVE_CHARS,
+            **options,
         )
 
-    def scrub(self, text):
-        """Text with our API key and e-mail removed (errors may quote the request or echo the key)."""
-        for secret in (self.api_key, self.email):
-            if secret:
-                text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
-        return redact(text)
-
-    def _retry_delay(self, attempt, problem):
-        retry_after = problem[1] if problem else None
-        if retry_after:
-            try:
-                return min(float(retry_after), 60.0)
-            except ValueError:
-                pass  # an HTTP-date: fall back to backoff
-        return self.backoff * (2 ** (attempt - 1)) * (1 + random.random() / 4)
+    def request(self, endpoint, params, label=None):
+        """The body bytes of a usable answer from one endpoint; raises EutilsError."""
+        full = {**params, "tool": TOOL_NAME, "email": self.email or None, "api_key": self.api_key or None}
+        try:
+            return super().request(endpoint, full, label).content
+        except HttpError as error:
+            raise EutilsError(str(error)) from None
 
     def esearch(self, term, retmax=10000, **extra):
         """Run an esearch on PubMed; returns (pmids, count). Raises on errors reported inside a 200."""
@@ -202,6 +99,77 @@ class EutilsClient:
         return found
 
 
+# What E-utilities says when its back end, not our request, failed: seen as HTTP 400 bodies,
+# as `<ERROR>` bodies of a 200, and as text inserted into a 200 mid-stream (sometimes with + for spaces).
+_TRANSIENT_TEXT = re.compile(
+    rb"error[+ ]reading[+ ]from[+ ]remote[+ ]server|bad[+ ]gateway|service[+ ]unavailable"
+    rb"|resource[+ ]temporarily[+ ]unavailable|status:[+ ]*timeout|empty[+ ]response|timed[+ ]out",
+    re.I,
+)
+
+
+def classify_eutils(response):
+    """E-utilities' own failures, as a Verdict for the shared client (None: the generic rules decide).
+
+    - The gateway's 400 for an invalid API key is permanent (and its body, which echoes
+      the key, is not quoted).
+    - Back-end trouble (a timeout reported as 400, "Bad gateway" and the like in an
+      `<ERROR>` or inserted mid-stream into a 200) is transient. Such words inside a
+      record's own text (an abstract about an unavailable service) are not trouble.
+    - A 200 whose document is only an `<ERROR>` (e.g. an empty id list) is permanent;
+      esearch's `<ERROR>` is left to `parse_esearch`, which raises EsearchError.
+    """
+    body = response.content
+    status = response.status_code
+    if status == 400 and b"api key" in body.lower() and b"invalid" in body.lower():
+        return Verdict(False, "HTTP 400", "NCBI rejected the API key",
+                       "check NCBI_API_KEY, or unset it to run without a key")
+    trouble = _back_end_trouble(body)
+    if trouble:
+        reason = "HTTP 200 with an error" if status == 200 else f"HTTP {status}"
+        return Verdict(True, reason, f"E-utilities back end: {trouble}")
+    if status == 200:
+        message = _error_only_document(body)
+        if message:
+            return Verdict(False, "E-utilities error", message)
+    return None
+
+
+def _back_end_trouble(body):
+    """The transient error text in a body, unless it is only part of a record's text."""
+    match = _TRANSIENT_TEXT.search(body)
+    if not match:
+        return None
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return match.group().decode("utf-8", "replace")  # the inserted text broke the document
+    # Text between records or ids, or in an ERROR element, is the service's; text inside a record is data.
+    containers = [root, *root.iter("IdList")]
+    loose = [node.text or "" for node in containers] + [child.tail or "" for node in containers for child in node]
+    loose += [node.text or "" for node in root.iter("ERROR")]
+    for text in loose:
+        found = _TRANSIENT_TEXT.search(text.encode("utf-8"))
+        if found:
+            return found.group().decode("utf-8", "replace")
+    return None
+
+
+def _error_only_document(body):
+    """The message of an `<ERROR>`-only answer (not esearch's, which its parser reports)."""
+    if b"<ERROR>" not in body:
+        return None
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return None
+    if root.tag == "eSearchResult":
+        return None
+    if root.tag == "ERROR" or [child.tag for child in root] == ["ERROR"]:
+        return " ".join((root.findtext("ERROR") or root.text or "").split())
+    return None
+
+
 class EsearchError(EutilsError):
     """esearch answered 200 with an ErrorList (e.g. a malformed query)."""
 
@@ -228,40 +196,6 @@ def parse_esearch(body):
             raise EsearchError("esearch error: " + "; ".join(problems))
     pmids = [node.text for node in root.iterfind("IdList/Id")]
     return pmids, int(root.findtext("Count") or 0)
-
-
-_PROLOG = re.compile(rb"^(?:\s*(?:<\?.*?\?>|<!DOCTYPE[^>]*>|<!--.*?-->))*\s*", re.S)
-_ROOT = re.compile(rb"<([A-Za-z_][\w.:-]*)")
-
-
-def _looks_cut_off(body, content_type):
-    """A 200 whose XML or JSON body stops before its end (a dropped connection)."""
-    text = body.strip()
-    if not text:
-        return True
-    if "json" in content_type:
-        try:
-            json.loads(text)
-        except ValueError:
-            return True
-        return False
-    if text.startswith(b"<"):
-        document = _PROLOG.sub(b"", text, count=1)
-        root = _ROOT.match(document)
-        if not root:
-            return True
-        return not (text.endswith(b"</" + root.group(1) + b">") or re.fullmatch(rb"<[^<>]*/>", document))
-    return False
-
-
-def _summary(body):
-    text = re.sub(rb"<[^>]+>", b" ", body[:2000]).decode("utf-8", "replace")
-    return " ".join(text.split())[:160] or "(empty body)"
-
-
-def _short(error):
-    text = str(error)
-    return (text[:160] + "...") if len(text) > 160 else text
 
 
 def batched(items, size):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import curate, fetch, parse, search, store, tag
+from . import crossref, curate, fetch, integrity, parse, search, store, tag
 from .dois import DOIInput, looks_truncated, read_doi_lines
 
 
@@ -40,6 +40,12 @@ class Summary:
     skipped: list = field(default_factory=list)  # (pmid, reason)
     requests: int = 0
     seconds: float = 0.0
+    registry_ids: int = 0  # NCT ids asked of ClinicalTrials.gov
+    registry_records: int = 0  # study records new or changed
+    crossref_dois: int = 0  # DOIs asked of Crossref
+    crossref_works: int = 0  # works new or changed
+    notices: int = 0  # notice links about our papers after the run
+    service_requests: dict = field(default_factory=dict)  # service -> requests made
 
     def lines(self):
         out = [
@@ -47,6 +53,13 @@ class Summary:
             f"papers new: {self.new_papers}, updated: {self.updated_papers}",
             f"requests: {self.requests}, time: {self.seconds:.1f} s",
         ]
+        if self.service_requests:
+            out += [
+                f"ClinicalTrials.gov: {self.registry_ids} registry ids, {self.registry_records} records new or changed",
+                f"Crossref: {self.crossref_dois} DOIs, {self.crossref_works} works new or changed, "
+                f"{self.notices} notices about our papers",
+                "requests by service: " + ", ".join(f"{k} {v}" for k, v in self.service_requests.items()),
+            ]
         out += [f"repaired DOI {short} -> {full}" for short, full in self.repaired.items()]
         out += [f"unresolved {doi}: {reason}" for doi, reason in self.unresolved.items()]
         out += [f"skipped PMID {pmid}: {reason}" for pmid, reason in self.skipped]
@@ -154,7 +167,7 @@ def _harvest_dois(db, client, inputs, progress, summary):
             _save_lookup(db, doi, wanted[doi].original, pmid, None, stamp)
         missing = [doi for doi in pending if doi not in matched]
         truncated = [doi for doi in missing if looks_truncated(wanted[doi].original)]
-        repaired = repair_truncated(db, client, truncated, summary)
+        repaired, ambiguous = repair_truncated(db, client, truncated, summary)
         for short, (full, pmid) in repaired.items():
             matched[short] = pmid
             summary.repaired[short] = full
@@ -162,11 +175,13 @@ def _harvest_dois(db, client, inputs, progress, summary):
         for doi in missing:
             if doi in matched:
                 continue
-            reason = (
-                "looks truncated; no single PubMed record confirms a completion"
-                if doi in truncated
-                else "PubMed has no record with this DOI"
-            )
+            if doi in ambiguous:
+                reason = (f"looks truncated; {len(ambiguous[doi])} PubMed records complete it "
+                          f"({', '.join(ambiguous[doi])}), so none is chosen")
+            elif doi in truncated:
+                reason = "looks truncated; no PubMed record completes it"
+            else:
+                reason = "PubMed has no record with this DOI"
             summary.unresolved[doi] = reason
             _save_unresolved(db, doi, wanted[doi].original, wanted[doi].line, reason, stamp)
         summary.found += len(matched)
@@ -176,18 +191,19 @@ def _harvest_dois(db, client, inputs, progress, summary):
 
 
 def repair_truncated(db, client, dois, summary):
-    """{truncated doi: (full doi, pmid)} for DOIs that exactly one PubMed record completes.
+    """({truncated doi: (full doi, pmid)} for DOIs that exactly one PubMed record completes,
+    {truncated doi: [full dois]} for those that several complete, which stay unresolved).
 
     Candidates come from one wildcard esearch; only a confirmed record is stored.
     """
     if not dois:
-        return {}
+        return {}, {}
     candidates = fetch.fetch_truncated_candidates(client, dois)
     fetched = []  # (record, its raw XML)
     for _, xml in fetch.fetch_records(client, candidates):
         raw = parse.split_records(xml)
         fetched += [(record, raw[record["pmid"]]) for record in parse.parse_pubmed_xml(xml)[0]]
-    repaired = {}
+    repaired, ambiguous = {}, {}
     for doi in dois:
         completions = [
             (full, record, xml)
@@ -195,6 +211,8 @@ def repair_truncated(db, client, dois, summary):
             for full in record["dois"]
             if full.startswith(doi) and full != doi
         ]
+        if len(completions) > 1:
+            ambiguous[doi] = sorted(full for full, _, _ in completions)
         if len(completions) != 1:
             continue
         full, record, xml = completions[0]
@@ -202,7 +220,7 @@ def repair_truncated(db, client, dois, summary):
         if store.save_paper(db, record)[1]:
             summary.new_papers += 1
         repaired[doi] = (full, record["pmid"])
-    return repaired
+    return repaired, ambiguous
 
 
 def harvest_sources(db, client, sources, progress=None):
@@ -264,6 +282,27 @@ def _refresh(db, client, queries, keep_rule, pmids, summary):
     tag_papers(db)
 
 
+def harvest_integrity(db, eutils, ctgov_client, crossref_client, summary, progress=None):
+    """After the PubMed stage: registry records for every NCT id and Crossref notices for every
+    DOI then in kb.db; notices PubMed indexes are fetched from PubMed, the others kept as
+    Crossref's metadata, and each is linked to the paper it is about."""
+    before = {c.service: c.requests_made for c in (eutils, ctgov_client, crossref_client)}
+    summary.registry_records, summary.registry_ids = integrity.harvest_ctgov(db, ctgov_client, progress)
+    summary.crossref_works, summary.crossref_dois = integrity.harvest_crossref(
+        db, crossref_client, crossref.contact_email(), progress)
+    notice_dois = set(integrity.missing_notice_dois(db))
+    if notice_dois:
+        for _, xml in fetch.fetch_records(eutils, fetch.fetch_pmids_for_dois(eutils, sorted(notice_dois))):
+            save_fetched(db, xml, summary, accept=lambda r: notice_dois & set(r["dois"]))
+    integrity.link_notices(db)
+    tag_papers(db)
+    summary.notices = db.execute(
+        "select count(*) from integrity_notices where sources like 'Crossref%'").fetchone()[0]
+    made = {c.service: c.requests_made - before[c.service] for c in (eutils, ctgov_client, crossref_client)}
+    summary.requests += made[eutils.service]  # `requests` counts every E-utilities request of the run
+    summary.service_requests = {**made, eutils.service: summary.requests}
+
+
 def missing_linked_notices(db):
     """PMIDs of corrections, retractions, comments and updates that PubMed links to our papers
     but that are not in kb.db yet: a refresh fetches them, so a notice appears beside its paper."""
@@ -317,7 +356,8 @@ def tag_papers(db):
 
 
 def build(db, curated_entries):
-    """Rebuild every derived table offline: raw PubMed XML, then curated entries, then tags."""
+    """Rebuild every derived table offline: raw PubMed XML, curated entries, stored registry
+    and Crossref JSON, then tags."""
     summary = Summary()
     for pmid, xml in db.execute("select pmid, xml from raw_records").fetchall():
         records, skipped = parse.parse_pubmed_xml(xml)
@@ -326,21 +366,28 @@ def build(db, curated_entries):
             _, changed = store.save_paper(db, record)
             summary.updated_papers += int(changed)
     curate.save_curated(db, curated_entries)
+    curate.save_registry_facts(db, curated_entries)
+    integrity.rebuild(db)
     tag_papers(db)
     search.refresh(db)
     return summary
 
 
-def record_run(db, mode, client, summary, started_at):
-    """Log a finished harvest; `errors` lists the problems that were retried on the way."""
-    retried = ", ".join(f"{problem} retried x{n}" for problem, n in sorted(client.retried.items()))
+def record_run(db, mode, client, summary, started_at, others=()):
+    """Log a finished harvest; `errors` lists the problems that were retried on the way
+    (by the E-utilities client, then by `others`, the registry and Crossref clients)."""
+    retried = ", ".join(
+        f"{problem} retried x{n}" if c is client else f"{c.service} {problem} retried x{n}"
+        for c in (client, *others) for problem, n in sorted(c.retried.items()))
     db["harvest_runs"].insert(
         {
             "started_at": started_at, "ended_at": store.now(), "mode": mode,
-            "eutils_url": fetch.redact(client.base_url), "dois_asked": summary.dois_asked,
+            "eutils_url": client.scrub(client.base_url), "dois_asked": summary.dois_asked,
             "found": summary.found, "unresolved": len(summary.unresolved),
             "new_papers": summary.new_papers, "updated_papers": summary.updated_papers,
             "requests": summary.requests, "errors": retried or None, "status": "ok",
+            "ctgov_requests": summary.service_requests.get("ClinicalTrials.gov"),
+            "crossref_requests": summary.service_requests.get("Crossref"),
         },
         pk="id",
     )

@@ -7,6 +7,8 @@ and the views show each link from both sides with these labels.
 # links.relation -> (label seen from from_key, label seen from to_key)
 CURATED_RELATIONS = {
     "correction_of": ("correction of", "corrected by"),
+    "retraction_of": ("retraction of", "retracted by"),
+    "expression_of_concern_for": ("expression of concern for", "expression of concern in"),
     "comment_on": ("comment on", "commented on by"),
     "reply_to": ("reply to", "replied to by"),
     "reanalysis_of": ("re-analysis of", "re-analysed by"),

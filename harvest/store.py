@@ -122,6 +122,7 @@ TABLES = {
             "id": int, "started_at": str, "ended_at": str, "mode": str, "eutils_url": str,
             "dois_asked": int, "found": int, "unresolved": int, "new_papers": int,
             "updated_papers": int, "requests": int, "errors": str, "status": str,
+            "ctgov_requests": int, "crossref_requests": int,
         },
         "id",
         {},
@@ -171,6 +172,68 @@ TABLES = {
         "paper_rowid",
         {},
     ),
+    # Registry records and correction notices (harvest/integrity.py): raw JSON as fetched,
+    # and the rows parsed from it, which `kb build` redoes offline.
+    "ctgov_records": (
+        {"registry_id": str, "json": str, "sha256": str, "last_update": str, "fetched_at": str},
+        "registry_id",
+        {},
+    ),
+    "ctgov_studies": (
+        {
+            "registry_id": str, "title": str, "overall_status": str, "why_stopped": str,
+            "start_date": str, "start_date_type": str, "primary_completion_date": str,
+            "primary_completion_date_type": str, "completion_date": str,
+            "completion_date_type": str, "enrollment": int, "enrollment_type": str,
+            "has_results": int, "last_update": str,
+        },
+        "registry_id",
+        {},
+    ),
+    "registry_outcomes": (
+        {
+            "registry_id": str, "kind": str, "position": int, "measure": str,
+            "time_frame": str, "outcome_values": str, "posted_result": str,
+        },
+        ("registry_id", "kind", "position"),
+        {},
+    ),
+    "registry_interventions": (
+        {
+            "registry_id": str, "position": int, "type": str, "name": str, "description": str,
+            "arms": str, "dose_min_mg_per_day": float, "dose_max_mg_per_day": float,
+        },
+        ("registry_id", "position"),
+        {},
+    ),
+    "crossref_works": (
+        {"doi": str, "json": str, "sha256": str, "fetched_at": str},
+        "doi",
+        {},
+    ),
+    "notices": (
+        {
+            "notice_doi": str, "target_doi": str, "relation": str, "notice_type": str,
+            "source": str, "date": str, "label": str,
+        },
+        ("notice_doi", "target_doi", "relation"),
+        {},
+    ),
+    # Curated registry facts (harvest/curated README, "Fields of a registered trial").
+    "registry_facts": (
+        {
+            "registry_id": str, "primary_completion_date": str, "completion_date": str,
+            "completion_date_type": str, "enrollment_type": str, "why_stopped": str,
+            "primary_outcome_values": str, "results_posted": int,
+        },
+        "registry_id",
+        {},
+    ),
+    "published_outcomes": (
+        {"pmid": str, "key": str, "primary_outcome_values": str},
+        "pmid",
+        {},
+    ),
 }
 
 # Columns of earlier shapes that must not survive in an old kb.db: `notes` held curators'
@@ -185,6 +248,8 @@ INDEXES = {
     "papers": [["doi"], ["year"], ["journal_iso"]],
     "registry_ids": [["registry_id"]],
     "comments_corrections": [["ref_pmid"]],
+    "notices": [["target_doi"]],
+    "registry_outcomes": [["registry_id"]],
 }
 
 

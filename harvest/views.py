@@ -40,7 +40,7 @@ STUDY_TYPES = [
 
 # Relation codes (both vocabularies) that belong in the corrections-and-comments listing.
 CORRECTION_AND_COMMENT_CODES = (
-    "correction_of", "comment_on", "reply_to", "reanalysis_of",
+    "correction_of", "retraction_of", "expression_of_concern_for", "comment_on", "reply_to", "reanalysis_of",
     "ErratumIn", "ErratumFor", "RetractionIn", "RetractionOf", "PartialRetractionIn",
     "PartialRetractionOf", "ExpressionOfConcernIn", "ExpressionOfConcernFor", "CommentIn",
     "CommentOn", "CorrectedandRepublishedIn", "CorrectedandRepublishedFrom",
@@ -454,3 +454,253 @@ VIEWS = {
     "conflicts": (["papers", "curated_entries"], CONFLICTS),
     "tag_disagreements": (["papers", "tags"], TAG_DISAGREEMENTS),
 }
+
+
+# ---- Integrity: notices about papers, and registered trials against their publications ----
+
+# What a notice makes of the paper it is about, worst first: (status, flag column, how
+# PubMed's record of the paper names the notice, how the notice's record names the
+# paper, our relation from the notice to the paper).
+INTEGRITY_STATUSES = [
+    ("retracted", "retracted", ("RetractionIn", "PartialRetractionIn"), ("RetractionOf", "PartialRetractionOf"),
+     ("retraction_of",)),
+    ("expression of concern", "expression_of_concern", ("ExpressionOfConcernIn",), ("ExpressionOfConcernFor",),
+     ("expression_of_concern_for",)),
+    ("corrected", "corrected", ("ErratumIn", "CorrectedandRepublishedIn"), ("ErratumFor", "CorrectedandRepublishedFrom"),
+     ("correction_of",)),
+    ("re-analysed", "reanalysed", (), (), ("reanalysis_of",)),
+    ("commented", "commented", ("CommentIn",), ("CommentOn",), ("comment_on",)),
+]
+
+# One row per paper and notice about it, from PubMed's links (either record), curated
+# links and Crossref's notices (links whose origin names Crossref and its source).
+INTEGRITY_NOTICES = f"""
+with kinds(status, rank, code, side) as (
+    {values_table(
+        (status, str(rank), code, side)
+        for rank, (status, _, own, notice, ours) in enumerate(INTEGRITY_STATUSES)
+        for side, codes in (("own", own), ("notice", notice), ("link", ours))
+        for code in codes
+    )}
+),
+found as (
+    select c.pmid, k.status, k.rank, c.ref_pmid as notice_key, c.ref_source as notice_text,
+           'PubMed' as source
+    from comments_corrections c join kinds k on k.side = 'own' and k.code = c.ref_type
+    where c.ref_pmid is not null or c.ref_source is not null
+    union
+    select c.ref_pmid, k.status, k.rank, c.pmid, null, 'PubMed'
+    from comments_corrections c join kinds k on k.side = 'notice' and k.code = c.ref_type
+    where c.ref_pmid is not null
+    union
+    select l.to_key, k.status, k.rank, l.from_key, null, l.origin
+    from links l join kinds k on k.side = 'link' and k.code = l.relation
+)
+select
+    f.pmid,
+    f.status,
+    cast(f.rank as integer) as rank,
+    f.notice_key,
+    coalesce(n.citation, max(f.notice_text)) as notice_citation,
+    case when n.pmid glob '[0-9]*' then 'https://pubmed.ncbi.nlm.nih.gov/' || n.pmid || '/'
+         when n.doi is not null then 'https://doi.org/' || n.doi end as notice_url,
+    replace(group_concat(distinct f.source), ',', ', ') as sources,
+    coalesce(n.first_seen, '') as first_seen
+from found f
+join papers p on p.pmid = f.pmid
+left join papers n on n.pmid = f.notice_key
+group by f.pmid, f.status, f.notice_key
+"""
+
+INTEGRITY_STATUS = f"""
+select
+    p.pmid,
+    p.citation,
+    coalesce((select i.status from integrity_notices i where i.pmid = p.pmid order by i.rank limit 1),
+             'none') as status,
+    {", ".join(
+        f"exists (select 1 from integrity_notices i where i.pmid = p.pmid and i.status = '{status}') as {flag}"
+        for status, flag, *_ in INTEGRITY_STATUSES
+    )},
+    (select json_group_array(json_object('status', i.status, 'notice', i.notice_key,
+                                         'citation', i.notice_citation, 'url', i.notice_url,
+                                         'source', i.sources))
+     from integrity_notices i where i.pmid = p.pmid) as notices,
+    (select group_concat(i.sources, '; ') from integrity_notices i where i.pmid = p.pmid) as sources
+from papers p
+"""
+
+# datasette-atom's column contract, one entry per notice about a kb.db paper.
+NOTICE_FEED = """
+select
+    'tag:ldn-evidence-base,2026:notice/' || i.pmid || '/' || i.notice_key as atom_id,
+    i.status || ': ' || coalesce(p.title, p.citation) as atom_title,
+    coalesce(nullif(i.first_seen, ''), p.first_seen) as atom_updated,
+    coalesce(i.notice_url, '/kb/papers/' || i.pmid) as atom_link,
+    'Notice: ' || coalesce(i.notice_citation, i.notice_key) || char(10) || 'About: ' || p.citation
+        || char(10) || 'Found through: ' || i.sources as atom_content,
+    i.pmid,
+    i.status,
+    i.notice_key,
+    i.sources
+from integrity_notices i
+join papers p on p.pmid = i.pmid
+"""
+
+
+def as_date(column):
+    """A registry date ('2019', '2019-05' or '2019-05-14') as its last possible day, for comparisons."""
+    return f"""case
+        when {column} is null then null
+        when length({column}) = 4 then {column} || '-12-31'
+        when length({column}) = 7 then date({column} || '-01', '+1 month', '-1 day')
+        else date({column})
+    end"""
+
+
+# A trial's results papers: curated reports_trial links, and clinical-study papers (evidence
+# table rows) that name the registry id and are not linked to it as its protocol.
+TRIAL_RESULTS_PAPERS = """
+select to_key as registry_id, from_key as pmid from links where relation = 'reports_trial'
+union
+select r.registry_id, r.pmid from registry_ids r
+join evidence_table e on e.pmid = r.pmid
+where not exists (select 1 from links l where l.from_key = r.pmid and l.to_key = r.registry_id
+                  and l.relation = 'protocol_of')
+"""
+
+
+def json_sets_differ(a, b):
+    """SQL: the JSON arrays a and b do not hold the same set of values."""
+    return f"""(exists (select value from json_each({a}) except select value from json_each({b}))
+            or exists (select value from json_each({b}) except select value from json_each({a})))"""
+
+
+def differs_by_more_than(a, b, share):
+    return f"(abs({a} - {b}) > {share} * {b})"
+
+
+# One row per registered trial: the registry's facts (the live ClinicalTrials.gov record when
+# fetched, else the curated ones) beside what its results papers report, with 0/1 flags.
+REGISTRATION_VS_PUBLICATION = f"""
+with registered as (
+    select registry_id from trials union select registry_id from ctgov_studies
+),
+facts as (
+    select
+        g.registry_id,
+        coalesce(s.title, t.title) as title,
+        t.acronym,
+        coalesce(s.overall_status, t.status) as status,
+        coalesce(s.why_stopped, f.why_stopped) as why_stopped,
+        case when s.registry_id is not null
+             then 'ClinicalTrials.gov record updated ' || s.last_update
+             when t.registry_id is not null then 'curated' end as registry_facts_from,
+        coalesce(s.primary_completion_date, f.primary_completion_date) as primary_completion_date,
+        coalesce(s.completion_date, f.completion_date, cast(t.completion_year as text)) as completion_date,
+        case when s.registry_id is not null then s.completion_date_type else f.completion_date_type end
+            as completion_date_type,
+        coalesce(s.has_results, f.results_posted) as results_posted,
+        (select group_concat(o.measure || ': ' || o.posted_result, ' | ') from registry_outcomes o
+         where o.registry_id = g.registry_id and o.kind = 'posted_primary') as posted_primary_results,
+        coalesce(s.enrollment, t.n_enrolled, t.n_planned) as registered_enrollment,
+        case when s.registry_id is not null then s.enrollment_type
+             when t.n_enrolled is not null then f.enrollment_type
+             when t.n_planned is not null then 'anticipated' end as registered_enrollment_type,
+        coalesce(
+            (select group_concat(o.measure || coalesce(' [' || o.time_frame || ']', ''), '; ')
+             from registry_outcomes o where o.registry_id = g.registry_id and o.kind = 'primary'),
+            t.primary_outcome) as registered_primary_outcome,
+        coalesce(
+            (select nullif(json_group_array(distinct j.value), '[]')
+             from registry_outcomes o, json_each(o.outcome_values) j
+             where o.registry_id = g.registry_id and o.kind = 'primary'),
+            f.primary_outcome_values) as registered_primary_outcome_values,
+        coalesce(
+            (select group_concat(i.name, '; ') from registry_interventions i
+             where i.registry_id = g.registry_id and i.dose_max_mg_per_day is not null),
+            t.dose_text) as registered_dose,
+        coalesce(
+            (select max(i.dose_max_mg_per_day) from registry_interventions i
+             where i.registry_id = g.registry_id),
+            t.dose_max_mg_per_day) as registered_dose_max_mg_per_day
+    from registered g
+    left join trials t on t.registry_id = g.registry_id
+    left join ctgov_studies s on s.registry_id = g.registry_id
+    left join registry_facts f on f.registry_id = g.registry_id
+),
+published as (
+    select
+        r.registry_id,
+        json_group_array(distinct r.pmid) as results_papers,
+        max(coalesce(c.n_randomized, c.n_enrolled)) as published_enrollment,
+        group_concat(distinct c.primary_outcome) as published_primary_outcome,
+        (select nullif(json_group_array(distinct j.value), '[]')
+         from trial_results_papers r2 join published_outcomes o on o.pmid = r2.pmid,
+              json_each(o.primary_outcome_values) j
+         where r2.registry_id = r.registry_id) as published_primary_outcome_values,
+        group_concat(distinct c.dose_text) as published_dose,
+        max(c.dose_max_mg_per_day) as published_dose_max_mg_per_day
+    from trial_results_papers r
+    left join curated_entries c on c.pmid = r.pmid and c.type = 'publication'
+    group by r.registry_id
+)
+select
+    f.registry_id,
+    {registry_url('f.registry_id')} as registry_url,
+    f.title,
+    f.acronym,
+    f.status,
+    f.why_stopped,
+    f.registry_facts_from,
+    f.primary_completion_date,
+    f.completion_date,
+    f.completion_date_type,
+    coalesce(b.results_papers, '[]') as results_papers,
+    b.registry_id is not null as published,
+    f.results_posted,
+    f.posted_primary_results,
+    coalesce({as_date('coalesce(f.primary_completion_date, f.completion_date)')} < date('now', '-12 months'), 0)
+        as completion_over_12_months_ago,
+    -- a withdrawn trial never enrolled anyone: there is nothing to publish
+    coalesce(b.registry_id is null and coalesce(f.results_posted, 0) = 0 and f.status is not 'withdrawn'
+             and {as_date('coalesce(f.primary_completion_date, f.completion_date)')} < date('now', '-12 months'), 0)
+        as flag_unpublished,
+    f.registered_enrollment,
+    f.registered_enrollment_type,
+    b.published_enrollment,
+    coalesce({differs_by_more_than('b.published_enrollment', 'f.registered_enrollment', 0.1)}, 0)
+        as flag_enrollment_differs,
+    f.registered_primary_outcome,
+    b.published_primary_outcome,
+    f.registered_primary_outcome_values,
+    b.published_primary_outcome_values,
+    coalesce(
+        f.registered_primary_outcome_values is not null
+        and exists (select 1 from trial_results_papers r join published_outcomes o on o.pmid = r.pmid
+                    where r.registry_id = f.registry_id)
+        and not exists (
+            select 1 from trial_results_papers r join published_outcomes o on o.pmid = r.pmid
+            where r.registry_id = f.registry_id
+              and not {json_sets_differ('o.primary_outcome_values', 'f.registered_primary_outcome_values')}),
+        0) as flag_outcome_switch,
+    f.registered_dose,
+    f.registered_dose_max_mg_per_day,
+    b.published_dose,
+    b.published_dose_max_mg_per_day,
+    coalesce(f.registered_dose_max_mg_per_day != b.published_dose_max_mg_per_day, 0) as flag_dose_differs
+from facts f
+left join published b on b.registry_id = f.registry_id
+"""
+
+VIEWS.update({
+    "integrity_notices": (["papers", "links", "comments_corrections"], INTEGRITY_NOTICES),
+    "integrity_status": (["papers", "links", "comments_corrections"], INTEGRITY_STATUS),
+    "notice_feed": (["papers", "links", "comments_corrections"], NOTICE_FEED),
+    "trial_results_papers": (["links", "registry_ids", "papers", "curated_entries", "tags"], TRIAL_RESULTS_PAPERS),
+    "registration_vs_publication": (
+        ["trials", "ctgov_studies", "registry_outcomes", "registry_interventions", "registry_facts",
+         "published_outcomes", "links", "registry_ids", "papers", "curated_entries", "tags"],
+        REGISTRATION_VS_PUBLICATION,
+    ),
+})

@@ -21,6 +21,7 @@ if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
 from fake_eutils import FakeEutils  # noqa: E402
+from fake_registries import FakeCrossref, FakeCtgov  # noqa: E402
 
 from harvest.fetch import EutilsClient  # noqa: E402
 
@@ -36,6 +37,25 @@ def _no_real_ncbi(monkeypatch):
     monkeypatch.delenv("NCBI_API_KEY", raising=False)
     monkeypatch.delenv("NCBI_EMAIL", raising=False)
     monkeypatch.setenv("KB_EUTILS_URL", DEAD_URL)
+    monkeypatch.delenv("KB_CONTACT_EMAIL", raising=False)
+
+
+@pytest.fixture(scope="session")
+def _registry_servers():
+    with FakeCtgov() as ctgov, FakeCrossref() as crossref:
+        yield ctgov, crossref
+
+
+@pytest.fixture(autouse=True)
+def registries(_registry_servers, monkeypatch):
+    """Empty fake ClinicalTrials.gov and Crossref servers, which every harvest reaches after
+    PubMed; KB_CTGOV_URL and KB_CROSSREF_URL point at them. Tests add studies and works."""
+    for server in _registry_servers:
+        server.reset()
+    ctgov, crossref = _registry_servers
+    monkeypatch.setenv("KB_CTGOV_URL", ctgov.base_url)
+    monkeypatch.setenv("KB_CROSSREF_URL", crossref.base_url)
+    return _registry_servers
 
 
 @pytest.fixture

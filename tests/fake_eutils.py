@@ -675,6 +675,13 @@ class Fault:
     answer normally), "stall_mid_body" (headers and half the body, a `delay` s
     pause, then the rest), "reset" (drop the connection with a TCP RST before any
     reply), "reset_mid_body" (valid headers, half the body, then RST).
+
+    E-utilities' own failures, as the live service produces them:
+    "400_timeout" (HTTP 400 whose `<ERROR>` names a back-end timeout; the retry
+    succeeds), "error_200" (HTTP 200 whose whole document is an `<ERROR>` with
+    `text`), "midstream" (HTTP 200 with `text` inserted into the body between two
+    records or ids; `plus=True` writes `+` for spaces; `cut=True` ends the body at the
+    inserted text instead of continuing).
     """
 
     kind: str
@@ -687,6 +694,29 @@ class Fault:
     status: int = 500
     body: bytes | None = None
     content_type: str = "text/html; charset=UTF-8"
+    text: str = "Error reading from remote server"
+    plus: bool = False
+    cut: bool = False
+
+
+def realistic_faults(retry_after="2"):
+    """The live service's misbehaviour as (kind, options) pairs, for `random_faults`: rate-limit
+    429s with and without Retry-After (users report about 2 s), back-end timeouts as 400,
+    `<ERROR>` documents and error text mid-stream in a 200, gateway errors, cut bodies, resets."""
+    return [
+        ("429", {}),
+        ("429", {"retry_after": retry_after}),
+        ("400_timeout", {}),
+        ("error_200", {"text": "Error reading from remote server"}),
+        ("midstream", {}),
+        ("midstream", {"text": "Resource temporarily unavailable", "plus": True}),
+        ("midstream", {"text": "Bad gateway", "cut": True}),
+        ("502", {}),
+        ("503", {}),
+        ("truncate", {"endpoint": "efetch.fcgi", "fraction": 0.7}),
+        ("reset", {}),
+        ("reset_mid_body", {}),
+    ]
 
 
 @dataclass
@@ -714,6 +744,10 @@ class FakeEutils:
     retry_after: value of the Retry-After header on rate-limit 429s (None: no header,
     as NCBI usually sends). valid_api_keys: when set, other keys get NCBI's HTTP 400
     "API key invalid" JSON. pubmed_doctype: the DOCTYPE line of efetch answers.
+    max_get_url: a GET whose URL is longer than this gets NCBI's 414 HTML page.
+    content_type: of XML answers (the live service sends it with and without charset).
+    Every answer carries X-RateLimit-Limit and X-RateLimit-Remaining, as NCBI's do.
+    `random_faults(mix, rate, seed)` makes a share of requests misbehave at random.
     """
 
     def __init__(
@@ -725,8 +759,13 @@ class FakeEutils:
         retry_after=None,
         valid_api_keys=None,
         pubmed_doctype=PUBMED_DOCTYPE,
+        max_get_url=8000,
+        content_type="text/xml; charset=UTF-8",
     ):
         self.rate_limit = rate_limit
+        self.max_get_url = max_get_url
+        self.content_type = content_type
+        self._mix = None  # (faults, rate, random.Random) for random_faults
         self.pubmed_doctype = pubmed_doctype  # e.g. a newer DTD version than Biopython ships
         self.limit_without_key = limit_without_key
         self.limit_with_key = limit_with_key
@@ -775,9 +814,16 @@ class FakeEutils:
             for _ in range(times):
                 self._faults.append(Fault(kind=str(kind), endpoint=endpoint, **options))
 
+    def random_faults(self, mix, rate, seed=0):
+        """From now on, each request with no queued fault gets, with probability `rate`, a
+        fault drawn from `mix` (a list of (kind, options) pairs), repeatably for a seed."""
+        with self._lock:
+            self._mix = ([Fault(kind=str(k), **options) for k, options in mix], rate, random.Random(seed))
+
     def clear_faults(self):
         with self._lock:
             self._faults.clear()
+            self._mix = None
 
     @property
     def pending_faults(self):
@@ -789,6 +835,10 @@ class FakeEutils:
             for index, fault in enumerate(self._faults):
                 if fault.endpoint in (None, endpoint):
                     return self._faults.pop(index)
+            if self._mix and endpoint in _ENDPOINTS:
+                faults, rate, rng = self._mix
+                if rng.random() < rate:
+                    return rng.choice([f for f in faults if f.endpoint in (None, endpoint)] or [None])
         return None
 
     # log -------------------------------------------------------------------
@@ -851,18 +901,15 @@ class FakeEutils:
 
     # rate limit --------------------------------------------------------------
 
-    def _over_limit(self, who, has_key, now):
-        """Register an arrival; returns (count, limit) when over NCBI's limit, else None."""
+    def _arrival(self, who, has_key, now):
+        """Register an arrival; returns (count in the last second, limit)."""
         limit = self.limit_with_key if has_key else self.limit_without_key
         with self._lock:
             window = self._windows[who]
             window.append(now)
             while window and now - window[0] >= 1.0:
                 window.popleft()
-            count = len(window)
-        if self.rate_limit and count > limit:
-            return count, limit
-        return None
+            return len(window), limit
 
     # answers -----------------------------------------------------------------
 
@@ -872,9 +919,9 @@ class FakeEutils:
             retmax = int(params.get("retmax", 20))
             retstart = int(params.get("retstart", 0))
         except ValueError:
-            return 200, "text/xml; charset=UTF-8", _esearch_error("Invalid retmax or retstart")
+            return 200, self.content_type, _esearch_error("Invalid retmax or retstart")
         if params.get("db", "pubmed") != "pubmed":
-            return 200, "text/xml; charset=UTF-8", _esearch_error(f"Invalid db name specified: {params.get('db')}")
+            return 200, self.content_type, _esearch_error(f"Invalid db name specified: {params.get('db')}")
         try:
             tree = _Parser(_tokenize(term)).parse()
             with self._lock:
@@ -882,7 +929,7 @@ class FakeEutils:
             evaluator = _Evaluator(entries)
             found = evaluator.run(tree)
         except QuerySyntaxError as error:
-            return 200, "text/xml; charset=UTF-8", _esearch_error(str(error))
+            return 200, self.content_type, _esearch_error(str(error))
         ids = sorted(found, key=int, reverse=True)  # most recent first, like PubMed's default
         page = ids[retstart : retstart + retmax]
         translation = escape(" ".join(term.split()))
@@ -900,14 +947,14 @@ class FakeEutils:
         if not ids:
             body.append("<WarningList><OutputMessage>No items found.</OutputMessage></WarningList>")
         body.append("</eSearchResult>\n")
-        return 200, "text/xml; charset=UTF-8", "".join(body).encode("utf-8")
+        return 200, self.content_type, "".join(body).encode("utf-8")
 
     def efetch(self, params):
         if params.get("db", "pubmed") != "pubmed":
-            return 400, "text/xml; charset=UTF-8", _efetch_error(f"Invalid db name specified: {params.get('db')}")
+            return 400, self.content_type, _efetch_error(f"Invalid db name specified: {params.get('db')}")
         ids = [i.strip() for i in params.get("id", "").split(",") if i.strip()]
         if not ids:
-            return 200, "text/xml; charset=UTF-8", _efetch_error("Empty id list - nothing todo")
+            return 200, self.content_type, _efetch_error("Empty id list - nothing todo")
         if params.get("retmode", "xml") != "xml" or params.get("rettype") not in (None, "", "xml", "full"):
             return 400, "text/plain; charset=UTF-8", b"Unsupported retmode/rettype in this stand-in\n"
         with self._lock:
@@ -916,7 +963,7 @@ class FakeEutils:
             '<?xml version="1.0" ?>\n' + self.pubmed_doctype + "\n<PubmedArticleSet>\n"
             + "\n".join(chunks) + ("\n" if chunks else "") + "</PubmedArticleSet>"
         )
-        return 200, "text/xml; charset=UTF-8", body.encode("utf-8")
+        return 200, self.content_type, body.encode("utf-8")
 
     def ecitmatch(self, params):
         if params.get("retmode") != "xml":
@@ -953,6 +1000,19 @@ class FakeEutils:
         return 200, "text/plain; charset=UTF-8", "".join(out).encode("utf-8")
 
 
+def _eutils_error_document(endpoint, message):
+    """An `<ERROR>`-only answer in the endpoint's own document type."""
+    return (_esearch_error if endpoint == "esearch.fcgi" else _efetch_error)(message)
+
+
+def _insert_midstream(payload, fault):
+    """The body with error text inserted after its first record or id (or its middle)."""
+    text = (fault.text.replace(" ", "+") if fault.plus else fault.text).encode()
+    boundary = next((payload.index(end) + len(end) for end in (b"</PubmedArticle>", b"</Id>") if end in payload),
+                    len(payload) // 2)
+    return payload[:boundary] + b"\n" + text + b"\n" + (b"" if fault.cut else payload[boundary:])
+
+
 def _esearch_error(message):
     return (
         '<?xml version="1.0" encoding="UTF-8" ?>\n' + ESEARCH_DOCTYPE + "\n"
@@ -976,6 +1036,7 @@ _REASONS = {429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Ga
 
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeEutils = None
+    rate_headers: dict = {}  # set per request when the fake enforces NCBI's rate limit
     protocol_version = "HTTP/1.1"
     server_version = "Apache"
     sys_version = ""
@@ -1008,7 +1069,15 @@ class _Handler(BaseHTTPRequestHandler):
         with fake._lock:
             fake.log.append(entry)
         api_key = params.get("api_key") or None
-        over = fake._over_limit(api_key or self.client_address[0], bool(api_key), arrived)
+        count, limit = fake._arrival(api_key or self.client_address[0], bool(api_key), arrived)
+        over = (count, limit) if fake.rate_limit and count > limit else None
+        if fake.rate_limit:  # a server that enforces no limit announces none
+            self.rate_headers = {"X-RateLimit-Limit": str(limit),
+                                 "X-RateLimit-Remaining": str(max(0, limit - count))}
+        if method == "GET" and len(self.path) > fake.max_get_url:
+            entry.status = 414
+            page = _HTML_ERROR.format(status=414, reason="Request-URI Too Long", ref="fake")
+            return self._send(414, "text/html; charset=UTF-8", page.encode())
         fault = fake._take_fault(endpoint)
         if fault:
             entry.fault = fault.kind
@@ -1053,6 +1122,13 @@ class _Handler(BaseHTTPRequestHandler):
             entry.status = fault.status
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             return self._send(fault.status, fault.content_type, fault.body or b"", headers)
+        if kind == "400_timeout":
+            entry.status = 400
+            return self._send(400, self.fake.content_type, _eutils_error_document(
+                endpoint, "The back end sent an empty response in time (Status: Timeout)"))
+        if kind == "error_200":
+            entry.status = 200
+            return self._send(200, self.fake.content_type, _eutils_error_document(endpoint, fault.text))
         if kind == "slow":
             self.fake._stopping.wait(fault.delay)
             status, content_type, payload = self._answer(endpoint, params)
@@ -1080,6 +1156,9 @@ class _Handler(BaseHTTPRequestHandler):
                 cut -= 1
             entry.status = 200
             return self._send(200, content_type, payload[:cut])
+        if kind == "midstream":
+            entry.status = 200
+            return self._send(200, content_type, _insert_midstream(payload, fault))
         if kind == "reset":
             entry.status = None
             self._reset(b"")
@@ -1117,7 +1196,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("Cache-Control", "private")
         self.send_header("NCBI-SID", "FAKE0000000000_0000SID")
-        for name, value in (headers or {}).items():
+        for name, value in {**self.rate_headers, **(headers or {})}.items():
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":

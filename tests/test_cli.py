@@ -80,3 +80,20 @@ def test_check_refs_save_stores_results_and_plain_checks_do_not_write(tmp_path):
     assert result.exit_code == 1
     rows = list(sqlite_utils.Database(db_path).query("select pmid, status from reference_checks order by id"))
     assert rows == [{"pmid": "19453963", "status": "discrepancies"}, {"pmid": "23359310", "status": "discrepancies"}]
+
+
+def test_check_refs_says_once_at_the_top_that_kb_db_is_missing(tmp_path, monkeypatch):
+    missing = tmp_path / "kb.db"
+    online = CliRunner().invoke(cli, ["check-refs", "--db", str(missing)], input=NEWS_ARTICLE_REFERENCES)
+    lines = online.stderr.splitlines()
+    assert lines[0] == f"Note: {missing} not found; checking against PubMed only"
+    assert online.output.count(str(missing)) == 1
+    offline = CliRunner().invoke(cli, ["check-refs", "--offline", "--db", str(missing)], input=NEWS_ARTICLE_REFERENCES)
+    assert offline.exit_code == 2 and offline.stdout == ""
+    assert offline.stderr.count("\n") == 1 and f"{missing} not found" in offline.stderr
+    assert not missing.exists()
+
+
+def test_check_refs_db_help_says_it_reads_unless_save():
+    text = " ".join(CliRunner().invoke(cli, ["check-refs", "--help"]).output.split())
+    assert "--db FILE The SQLite database to read (written only with --save)." in text

@@ -47,3 +47,29 @@ def test_doi_file_lines_comments_and_errors_keep_their_line_numbers():
     ]
     assert items[1].original == "https://doi.org/10.1002/ART.37734"
     assert "not-a-doi" in items[2].error
+
+
+def test_a_truncated_doi_two_records_complete_stays_unresolved_with_the_reason(make_fake_eutils, make_client, tmp_path):
+    """Repair needs exactly one completing record: choosing one of two would be a guess."""
+    from fake_eutils import FakeRecord
+
+    from harvest import pipeline
+
+    server = make_fake_eutils(rate_limit=False, records=[
+        FakeRecord(pmid="39900001", title="First invented record.", doi="10.5555/ldn.2020.12.a"),
+        FakeRecord(pmid="39900002", title="Second invented record.", doi="10.5555/ldn.2020.12.b"),
+        FakeRecord(pmid="39900003", title="Third invented record.", doi="10.5555/ldn.2021.7.x"),
+    ])
+    client = make_client(server, per_second=200)
+    db_path = tmp_path / "kb.db"
+    with pipeline.atomic_database(db_path) as db:
+        summary = pipeline.harvest_dois(db, client, list(read_doi_lines(["10.5555/ldn.2020.12.", "10.5555/ldn.2021.7."])))
+        unresolved = {row["doi"]: row["reason"] for row in db["unresolved_dois"].rows}
+        lookups = {row["repaired_from"]: row["doi"] for row in db["doi_lookups"].rows}
+        papers = {row["pmid"] for row in db["papers"].rows}
+    assert unresolved == {"10.5555/ldn.2020.12": "looks truncated; 2 PubMed records complete it "
+                                                 "(10.5555/ldn.2020.12.a, 10.5555/ldn.2020.12.b), so none is chosen"}
+    assert summary.unresolved == unresolved
+    # The control: one completing record is a repair, and only that record is stored.
+    assert lookups == {"10.5555/ldn.2021.7": "10.5555/ldn.2021.7.x"}
+    assert papers == {"39900003"}

@@ -20,7 +20,7 @@ from fake_eutils import (
     record_dois,
     synthetic_records,
 )
-from harvest import fetch
+from harvest import fetch, http
 from harvest.fetch import EsearchError, EutilsError
 from harvest.parse import parse_pubmed_xml
 
@@ -129,7 +129,7 @@ def test_no_key_or_email_sent_when_not_configured(fast_server, fast_client):
 
 def test_redact_hides_key_and_email():
     url = f"https://x/esearch.fcgi?term=a&email=me%40example.org&api_key={SECRET_KEY}&tool=t"
-    shown = fetch.redact(url)
+    shown = http.redact(url)
     assert SECRET_KEY not in shown and "me%40example.org" not in shown
     assert "term=a" in shown and "tool=t" in shown
 
@@ -171,22 +171,25 @@ def test_invalid_key_error_does_not_echo_the_key(make_fake_eutils, make_client):
 # ------------------------------------------------------------------- retries
 
 
-def test_retries_a_burst_of_429_without_retry_after(fast_server, make_client):
-    client = make_client(fast_server, per_second=200, max_retries=5)
-    delays = []
-    original = client._retry_delay
-    client._retry_delay = lambda attempt, problem: delays.append(original(attempt, problem)) or delays[-1]
+def test_retries_a_burst_of_429_with_growing_backoff(fast_server, make_client):
+    notices = []
+    client = make_client(fast_server, per_second=200, max_retries=5, backoff=0.05, on_retry=notices.append)
     fast_server.inject("429", times=3)
     pmids, count = client.esearch(f'"{PILOT[1]}"[aid]')
     assert (pmids, count) == ([PILOT[0]], 1)
     assert statuses(fast_server) == [429, 429, 429, 200]
-    assert len(delays) == 3 and all(d < 1.0 for d in delays)  # backoff, not a made-up Retry-After
+    delays = [n.delay for n in notices]
+    assert [n.attempt for n in notices] == [1, 2, 3]
+    # Each wait doubles (jitter adds at most 25%, so the order holds) and none is a made-up Retry-After.
+    assert delays[0] < delays[1] < delays[2]
+    assert all(0.05 * 2**i <= d <= 0.05 * 2**i * 1.25 for i, d in enumerate(delays)), delays
+    assert str(notices[1]) == f"HTTP 429 from esearch; retry 2 of 5 in {delays[1]:.1f} s"
 
 
 def test_honours_retry_after(fast_server, make_client, monkeypatch):
     client = make_client(fast_server, per_second=200)
     slept = []
-    monkeypatch.setattr(fetch, "time", types.SimpleNamespace(sleep=slept.append, monotonic=fetch.time.monotonic))
+    monkeypatch.setattr(http, "time", types.SimpleNamespace(sleep=slept.append, monotonic=http.time.monotonic, time=http.time.time))
     fast_server.inject("429", retry_after="7")
     fast_server.inject("503", retry_after="3")
     assert client.efetch([PILOT[0]]).count(b"<PubmedArticle>") == 1
@@ -248,7 +251,7 @@ def test_gives_up_with_one_line_naming_the_url(fast_server, make_client):
         client.esearch("fibromyalgia")
     text = one_line(caught.value)
     assert text.startswith("giving up on " + fast_server.base_url + "esearch.fcgi?")
-    assert "after 3 attempts (last: 500)" in text
+    assert "after 3 attempts (last: HTTP 500)" in text
     assert fast_server.count() == 3 and fast_server.pending_faults == 0
 
 
@@ -413,3 +416,144 @@ def test_server_stops_cleanly_and_refuses_afterwards(make_client):
     client = make_client(None, base_url=url, max_retries=0, per_second=200)
     with pytest.raises(EutilsError, match="cannot reach"):
         client.efetch(["1"])
+
+
+# ------------------------------------------------------- the shared polite client
+
+
+def test_total_retry_time_is_bounded(fast_server, make_client):
+    notices = []
+    client = make_client(fast_server, per_second=200, max_retries=10, backoff=0.1,
+                         max_retry_seconds=0.5, on_retry=notices.append)
+    fast_server.inject("503", times=10)
+    with pytest.raises(EutilsError) as caught:
+        client.efetch([PILOT[0]])
+    # 0.1 + 0.2 fit in 0.5 s; the third wait (0.4 s or more) would pass it, so it is not made.
+    assert len(notices) == 2 and fast_server.count() == 3
+    assert "retry time limit of 0.5 s reached" in one_line(caught.value)
+
+
+def test_unreachable_host_message_has_no_library_text(make_client):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = make_client(None, base_url=f"http://127.0.0.1:{port}/entrez/eutils/", max_retries=0)
+    with pytest.raises(EutilsError) as caught:
+        client.efetch(["1"])
+    text = one_line(caught.value)
+    assert text.endswith(": connection refused")
+    assert not re.search(r"HTTPConnectionPool|Max retries|urllib3|object at 0x", text), text
+
+
+def test_retry_counts_per_service(fast_server, fast_client):
+    fast_server.inject("429", times=2)
+    fast_client.efetch([PILOT[0]])
+    assert fast_client.counts() == {"service": "eutils", "requests": 3, "retries": 2}
+
+
+# ------------------------------------------------ E-utilities as it really behaves
+
+
+@pytest.mark.parametrize("endpoint", ["esearch.fcgi", "efetch.fcgi"])
+def test_a_back_end_timeout_reported_as_400_is_retried(fast_server, make_client, endpoint):
+    notices = []
+    client = make_client(fast_server, per_second=200, on_retry=notices.append)
+    fast_server.inject("400_timeout", endpoint=endpoint)
+    assert client.esearch(f'"{PILOT[1]}"[aid]') == ([PILOT[0]], 1)
+    assert parse_pubmed_xml(client.efetch([PILOT[0]]))[0][0]["doi"] == PILOT[1]
+    assert statuses(fast_server, endpoint) == [400, 200]
+    assert [str(n).split(";")[0] for n in notices] == [f"HTTP 400 from {endpoint.split('.')[0]}"]
+
+
+@pytest.mark.parametrize("text", ["Error reading from remote server", "Bad gateway", "Service unavailable",
+                                  "Resource temporarily unavailable"])
+@pytest.mark.parametrize("endpoint", ["esearch.fcgi", "efetch.fcgi"])
+def test_transient_error_documents_inside_200_are_retried(fast_server, fast_client, endpoint, text):
+    fast_server.inject("error_200", endpoint=endpoint, text=text)
+    assert fast_client.esearch(f'"{CROSSOVER[1]}"[aid]') == ([CROSSOVER[0]], 1)
+    assert len(parse_pubmed_xml(fast_client.efetch([PILOT[0], CROSSOVER[0]]))[0]) == 2
+    assert statuses(fast_server, endpoint) == [200, 200]
+    assert [r.fault for r in fast_server.requests_to(endpoint)] == ["error_200", None]
+
+
+@pytest.mark.parametrize("options", [{}, {"plus": True}, {"cut": True}, {"text": "Bad gateway", "plus": True},
+                                     {"text": "Service unavailable", "cut": True}])
+@pytest.mark.parametrize("endpoint", ["esearch.fcgi", "efetch.fcgi"])
+def test_error_text_inserted_mid_stream_is_retried(fast_server, fast_client, endpoint, options):
+    fast_server.inject("midstream", endpoint=endpoint, **options)
+    pmids, _ = fast_client.esearch("Younger J[au]")
+    assert sorted(pmids) == sorted([PILOT[0], CROSSOVER[0]])
+    records, _ = parse_pubmed_xml(fast_client.efetch([PILOT[0], CROSSOVER[0]]))
+    assert [r["pmid"] for r in records] == [PILOT[0], CROSSOVER[0]]
+    assert all("remote server" not in (r.get("abstract") or "") for r in records)
+    assert [r.fault for r in fast_server.requests_to(endpoint)] == ["midstream", None]
+
+
+def test_the_same_words_inside_a_record_are_data_not_an_error(fast_server, fast_client):
+    fast_server.add(FakeRecord(pmid="39999998", title="When the pharmacy service unavailable at night matters.",
+                               abstract=[(None, "Bad gateway hospitals and error reading from remote server logs.")]))
+    records, _ = parse_pubmed_xml(fast_client.efetch(["39999998"]))
+    assert records[0]["title"].startswith("When the pharmacy service unavailable")
+    assert fast_server.count() == 1
+
+
+def test_an_error_only_200_that_is_not_transient_stops_with_the_message(fast_server, fast_client):
+    fast_server.inject("error_200", endpoint="efetch.fcgi", text="Supplied id parameter is empty.")
+    with pytest.raises(EutilsError) as caught:
+        fast_client.efetch([PILOT[0]])
+    text = one_line(caught.value)
+    assert text.startswith("E-utilities error from " + fast_server.base_url + "efetch.fcgi?")
+    assert text.endswith(": Supplied id parameter is empty.")
+    assert fast_server.count() == 1
+
+
+def test_invalid_api_key_is_permanent_and_says_what_to_do(make_fake_eutils, make_client):
+    server = make_fake_eutils(load_fixtures=True, rate_limit=False, valid_api_keys={"the-good-key"})
+    client = make_client(server, api_key=SECRET_KEY, per_second=200)
+    with pytest.raises(EutilsError) as caught:
+        client.efetch([PILOT[0]])
+    text = one_line(caught.value)
+    assert "HTTP 400" in text and "NCBI rejected the API key" in text and "check NCBI_API_KEY" in text
+    assert SECRET_KEY not in text and server.count() == 1
+
+
+def test_rate_limit_headers_are_sent_and_remaining_zero_is_honoured(make_fake_eutils, make_client):
+    server = make_fake_eutils(load_fixtures=True)  # NCBI's 3/s, announced in X-RateLimit-* headers
+    answer = requests.get(server.base_url + "efetch.fcgi", params={"id": PILOT[0]})
+    assert (answer.headers["X-RateLimit-Limit"], answer.headers["X-RateLimit-Remaining"]) == ("3", "2")
+    server.clear_log()
+    client = make_client(server, per_second=100)  # pacing far too fast: only the headers hold it back
+    for _ in range(7):
+        client.efetch([PILOT[0]])
+    assert set(statuses(server)) == {200}
+    assert server.max_in_window(1.0) <= 3
+
+
+@pytest.mark.parametrize("retry_after", [None, "1"])
+def test_429_with_and_without_retry_after_carries_ncbi_body(fast_server, make_client, retry_after):
+    notices = []
+    client = make_client(fast_server, per_second=200, backoff=0.05, on_retry=notices.append)
+    fast_server.inject("429", retry_after=retry_after)
+    client.efetch([PILOT[0]])
+    assert statuses(fast_server) == [429, 200]
+    assert notices[0].delay == 1.0 if retry_after else notices[0].delay < 0.1
+
+
+def test_long_gets_get_414_so_long_lists_go_by_post(make_fake_eutils, make_client):
+    server = make_fake_eutils(load_fixtures=True, rate_limit=False, max_get_url=1000)
+    ids = ",".join(str(10_000_000 + i) for i in range(200))
+    answer = requests.get(server.base_url + "efetch.fcgi", params={"db": "pubmed", "id": ids})
+    assert answer.status_code == 414 and answer.headers["Content-Type"].startswith("text/html")
+    client = make_client(server, per_second=200)
+    assert client.efetch(ids.split(",") + [PILOT[0]]).count(b"<PubmedArticle>") == 1
+    assert [r.method for r in server.requests_to()][-1] == "POST"
+    with pytest.raises(EutilsError) as caught:  # were a GET ever too long, the 414 is final and said plainly
+        make_client(server, per_second=200).request("efetch.fcgi", {"id": ids[:990]})
+    assert one_line(caught.value).startswith("HTTP 414 from ")
+
+
+def test_xml_without_charset_is_read_alike(make_fake_eutils, make_client):
+    server = make_fake_eutils(load_fixtures=True, rate_limit=False, content_type="text/xml")
+    client = make_client(server, per_second=200)
+    assert client.esearch(f'"{PILOT[1]}"[aid]') == ([PILOT[0]], 1)
+    assert parse_pubmed_xml(client.efetch([PILOT[0]]))[0][0]["pmid"] == PILOT[0]

@@ -2,13 +2,14 @@
 
 import hashlib
 import math
+import re
 from pathlib import Path
 
 import pytest
 import sqlite_utils
 from click.testing import CliRunner
 
-from fake_eutils import FakeEutils, record_dois, synthetic_records
+from fake_eutils import FakeEutils, realistic_faults, record_dois, synthetic_records
 from harvest import pipeline
 from harvest.cli import cli
 from harvest.dois import read_doi_lines
@@ -61,7 +62,8 @@ def test_harvest_fills_papers_and_records_unresolved_dois(server, tmp_path, monk
     ]
     db_path = tmp_path / "kb.db"
     result = run_harvest(server, db_path, doi_file(tmp_path, lines), monkeypatch)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # harvested, with inputs left unresolved (listed)
+    assert f"unresolved {UNKNOWN}: PubMed has no record with this DOI" in result.stdout
 
     db = sqlite_utils.Database(db_path)
     papers = {row["doi"]: row for row in db["papers"].rows}
@@ -91,13 +93,13 @@ def test_second_run_adds_nothing_and_changes_nothing(server, tmp_path, monkeypat
     lines = [TRUNCATED, "10.1002/art.37734", UNKNOWN, *record_dois(synthetic_records(30, seed=3))[:5]]
     db_path = tmp_path / "kb.db"
     dois = doi_file(tmp_path, lines)
-    assert run_harvest(server, db_path, dois, monkeypatch).exit_code == 0
+    assert run_harvest(server, db_path, dois, monkeypatch).exit_code == 3
     before = table_digest(db_path)
     updated_at = sqlite_utils.Database(db_path).execute("select max(updated_at) from papers").fetchone()
     server.clear_log()
 
     result = run_harvest(server, db_path, dois, monkeypatch)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output
     assert table_digest(db_path) == before
     db = sqlite_utils.Database(db_path)
     assert db.execute("select max(updated_at) from papers").fetchone() == updated_at
@@ -161,17 +163,26 @@ def test_failed_harvest_leaves_kb_db_byte_identical(server, tmp_path, monkeypatc
     assert not list(tmp_path.glob(".kb.db.*"))
 
 
-def test_unreachable_network_is_one_clear_line(tmp_path, monkeypatch):
+@pytest.mark.parametrize("quiet", [False, True])
+def test_unreachable_network_is_one_clear_line(tmp_path, monkeypatch, quiet):
     db_path = tmp_path / "kb.db"
     db_path.write_bytes(b"")  # an existing (empty) database must survive untouched
     monkeypatch.setenv("KB_EUTILS_URL", "http://127.0.0.1:9/entrez/eutils/")
     monkeypatch.setattr(EutilsClient, "__init__", _fast_client_init(EutilsClient.__init__))
     result = CliRunner().invoke(
         cli, ["harvest", "--db", str(db_path), "--dois", str(doi_file(tmp_path, ["10.1002/art.37734"]))]
+        + (["--quiet"] if quiet else [])
     )
     assert result.exit_code == 1
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and "cannot reach http://127.0.0.1:9/entrez/eutils/esearch.fcgi" in lines[0]
+    assert result.stdout == ""
+    *retries, error = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "cannot reach http://127.0.0.1:9/entrez/eutils/esearch.fcgi" in error
+    assert error.endswith(f"connection refused  ({db_path} left unchanged)")
+    # One line per retry, unless --quiet (max_retries is 2 in these tests).
+    assert retries == ([] if quiet else [
+        "connection refused from esearch; retry 1 of 2 in 0.0 s",
+        "connection refused from esearch; retry 2 of 2 in 0.0 s",
+    ])
     assert db_path.read_bytes() == b""
 
 
@@ -306,4 +317,117 @@ def test_harvest_runs_record_the_problems_that_were_retried(server, tmp_path, mo
     db_path = tmp_path / "kb.db"
     assert run_harvest(server, db_path, doi_file(tmp_path, ["10.1002/art.37734"]), monkeypatch).exit_code == 0
     run = sqlite_utils.Database(db_path)["harvest_runs"].get(1)
-    assert run["errors"] == "429 retried x2" and run["status"] == "ok"
+    assert run["errors"] == "HTTP 429 retried x2" and run["status"] == "ok"
+
+
+# ------------------------------------------------------------ exit codes and files
+
+
+def test_exit_0_when_every_input_resolves(server, tmp_path, monkeypatch):
+    db_path = tmp_path / "kb.db"
+    result = run_harvest(server, db_path, doi_file(tmp_path, ["10.1002/art.37734", f"doi:{TRUNCATED}"]), monkeypatch)
+    assert result.exit_code == 0, result.output
+    assert "unresolved: 0" in result.stdout and db_path.exists()
+
+
+@pytest.mark.parametrize("case", ["missing", "not-utf8", "directory", "bad-yaml", "bad-option"])
+def test_exit_2_for_unreadable_input_and_usage_errors(server, tmp_path, monkeypatch, case):
+    db_path = tmp_path / "kb.db"
+    monkeypatch.setenv("KB_EUTILS_URL", server.base_url)
+    bad = tmp_path / "input"
+    if case == "not-utf8":
+        bad.write_bytes(b"10.1002/art.37734\n10.5555/caf\xe9\n")
+    elif case == "directory":
+        bad.mkdir()
+    elif case == "bad-yaml":
+        bad.write_text("dois: [10.1002/art.37734\nqueries: {\n")
+    args = {"bad-yaml": ["--sources", str(bad)], "bad-option": ["--doi", str(bad)]}.get(case, ["--dois", str(bad)])
+    result = CliRunner().invoke(cli, ["harvest", "--db", str(db_path), "--quiet", *args])
+    assert result.exit_code == 2, result.output
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert (str(bad) if case != "bad-option" else "--doi") in line
+    if case in ("missing", "not-utf8", "bad-yaml"):  # ours: one line, no usage text
+        assert result.stderr.splitlines() == [line]
+    assert server.count() == 0 and not db_path.exists()
+
+
+def test_a_run_that_adds_nothing_creates_no_database(server, tmp_path, monkeypatch):
+    db_path = tmp_path / "kb.db"
+    result = run_harvest(server, db_path, doi_file(tmp_path, [UNKNOWN, "not a doi"]), monkeypatch)
+    assert result.exit_code == 3, result.output
+    assert not db_path.exists() and not list(tmp_path.glob(".kb.db.*"))
+    assert f"no paper harvested, so {db_path} was not created" in result.stdout
+    assert f"unresolved {UNKNOWN}: PubMed has no record with this DOI" in result.stdout
+    assert "malformed DOI on line 2" in result.stdout
+    assert "left unchanged" not in result.output
+
+
+def test_a_failed_run_speaks_of_no_file_it_did_not_find(server, tmp_path, monkeypatch):
+    db_path = tmp_path / "kb.db"
+    server.inject("500", times=10)
+    monkeypatch.setattr(EutilsClient, "__init__", _fast_client_init(EutilsClient.__init__))
+    result = run_harvest(server, db_path, doi_file(tmp_path, ["10.1002/art.37734"]), monkeypatch)
+    assert result.exit_code == 1
+    assert result.stderr.strip().endswith(f"(no {db_path} created)")
+    assert "left unchanged" not in result.output and not db_path.exists()
+
+
+def test_max_retry_time_bounds_the_wait(server, tmp_path, monkeypatch):
+    server.inject("429", times=10, retry_after="5")
+    result = run_harvest(server, tmp_path / "kb.db", doi_file(tmp_path, ["10.1002/art.37734"]), monkeypatch,
+                         "--max-retry-time", "1")
+    assert result.exit_code == 1
+    assert "retry time limit of 1 s reached after 0.0 s" in result.stderr
+    assert server.count() == 1  # the service asked for 5 s; waiting would pass the 1 s limit
+
+
+# ------------------------------------------------------- under the live service's faults
+
+
+def _patient_client_init(original):
+    """NCBI's pacing and the default number of retries, with short backoff to keep tests quick."""
+    def init(self, *args, **kwargs):
+        kwargs.setdefault("backoff", 0.02)
+        original(self, *args, **kwargs)
+
+    return init
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_harvest_under_the_realistic_fault_mix_gets_every_record_or_changes_nothing(server, tmp_path, monkeypatch, seed):
+    db_path = tmp_path / "kb.db"
+    assert run_harvest(server, db_path, doi_file(tmp_path, ["10.1002/art.37734"]), monkeypatch).exit_code == 0
+    before = db_path.read_bytes()
+    dois = [f"doi:{TRUNCATED}", *record_dois(synthetic_records(30, seed=3))]
+    server.clear_log()
+    server.random_faults(realistic_faults(retry_after="1"), rate=0.5, seed=seed)
+    monkeypatch.setattr(EutilsClient, "__init__", _patient_client_init(EutilsClient.__init__))
+    result = CliRunner().invoke(cli, ["harvest", "--db", str(db_path), "--dois", str(doi_file(tmp_path, dois))])
+    faults = [r for r in server.requests_to() if r.fault or r.status != 200]
+    assert len(faults) >= 2, "the mix served too few faults: the test would prove little"
+    if result.exit_code == 0:
+        db = sqlite_utils.Database(db_path)
+        assert db["papers"].count == 1 + len(dois)
+        assert db["doi_lookups"].get("10.1111/j.1526-4637.2009.00613.x")["pmid"] == "19453963"
+        assert db["harvest_runs"].get(2)["errors"]  # the retried problems are on record
+        # The batch budget for N DOIs, plus exactly one request per fault.
+        assert server.count() - len(faults) <= 2 * math.ceil(len(dois) / 200) + 2
+    else:
+        assert result.exit_code == 1 and db_path.read_bytes() == before
+    # One line per retry on stderr, each in the documented form.
+    retries = [line for line in result.stderr.splitlines() if "; retry " in line]
+    assert len(retries) == len(faults) - (result.exit_code != 0)
+    assert all(re.fullmatch(r"\S.* from (esearch|efetch); retry \d of 6 in \d+\.\d s", line) for line in retries)
+
+
+def test_harvest_under_nothing_but_faults_fails_and_leaves_kb_db_byte_identical(server, tmp_path, monkeypatch):
+    db_path = tmp_path / "kb.db"
+    assert run_harvest(server, db_path, doi_file(tmp_path, ["10.1002/art.37734"]), monkeypatch).exit_code == 0
+    before = db_path.read_bytes()
+    server.random_faults([kind for kind in realistic_faults("1") if kind[0] != "429"], rate=1.0, seed=1)
+    monkeypatch.setattr(EutilsClient, "__init__", _patient_client_init(EutilsClient.__init__))
+    result = run_harvest(server, db_path, doi_file(tmp_path, record_dois(synthetic_records(30, seed=3))), monkeypatch,
+                         "--quiet")
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "after 7 attempts" in result.stderr
+    assert db_path.read_bytes() == before

@@ -1,0 +1,60 @@
+"""Integrity on the site: a badge for a paper's notices (retracted, corrected...) and, on a
+paper page, the registration-vs-publication checks of the trials it reports.
+
+Reads the views `integrity_status` and `registration_vs_publication` (harvest/views.py);
+templates/_integrity_badge.html and _registration_checks.html show them.
+"""
+
+import json
+
+from datasette import hookimpl
+from datasette.utils import tilde_decode
+from markupsafe import Markup
+
+DATABASE = "kb"
+BADGE_COLUMN = "integrity"  # a column of this name (e.g. in clinical_evidence) shows as a badge
+CHECKS = (
+    ("flag_unpublished", "completed over 12 months ago, no results paper and no posted results"),
+    ("flag_enrollment_differs", "published enrolment differs from the registered by more than 10%"),
+    ("flag_outcome_switch", "the registered primary outcome is not the published primary outcome"),
+    ("flag_dose_differs", "published dose differs from the registered dose"),
+)
+
+
+def badge(status):
+    """The badge for an integrity status; nothing for 'none'."""
+    if not status or status == "none":
+        return Markup("")
+    return Markup('<span class="kb-badge kb-badge-{}">{}</span>').format(status.replace(" ", "-"), status)
+
+
+async def paper_integrity(datasette, key):
+    db = datasette.get_database(DATABASE)
+    found = (await db.execute("select status, notices from integrity_status where pmid = ?", [key])).rows
+    trials = (await db.execute(
+        "select v.* from registration_vs_publication v where v.registry_id in "
+        "(select registry_id from trial_results_papers where pmid = ? "
+        " union select registry_id from paper_registry_ids where pmid = ?) order by v.registry_id",
+        [key, key])).rows
+    status, notices = (found[0]["status"], json.loads(found[0]["notices"])) if found else ("none", [])
+    return {
+        "integrity_badge": badge(status),
+        "integrity_notices": notices,
+        "registration_checks": [
+            {**dict(row), "raised": [text for flag, text in CHECKS if row[flag]]} for row in trials
+        ],
+    }
+
+
+@hookimpl
+def extra_template_vars(view_name, database, table, request, datasette):
+    if view_name == "row" and database == DATABASE and table == "papers":
+        return paper_integrity(datasette, tilde_decode(request.url_vars["pks"]))
+    return None
+
+
+@hookimpl
+def render_cell(value, column):
+    if column == BADGE_COLUMN and value is not None:
+        return badge(str(value)) or Markup("&nbsp;")
+    return None
