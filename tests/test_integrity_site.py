@@ -35,7 +35,9 @@ def test_a_corrected_paper_shows_its_badge_and_notice(site):
     page = fetch(site, f"/kb/papers/{kb.RCT}").text
     assert '<span class="kb-badge kb-badge-corrected">corrected</span>' in page
     assert "(found through PubMed, curated)" in page
-    clean = fetch(site, f"/kb/papers/{kb.REVIEW}").text
+    reanalysed = fetch(site, f"/kb/papers/{kb.REVIEW}").text
+    assert '<span class="kb-badge kb-badge-re-analysed">re-analysed</span>' in reanalysed
+    clean = fetch(site, f"/kb/papers/{kb.OLD}").text
     assert "kb-badge" not in clean
 
 
@@ -54,4 +56,4 @@ def test_a_paper_page_shows_its_trial_registration_checks(site):
 def test_notices_feed_as_atom(site):
     feed = ET.fromstring(fetch(site, "/kb/new_notices_feed.atom").content)
     titles = [e.findtext(f"{ATOM}title") for e in feed.iter(f"{ATOM}entry")]
-    assert len(titles) == 1 and titles[0].startswith("corrected: ")
+    assert sorted(title.split(":")[0] for title in titles) == ["corrected", "re-analysed"]

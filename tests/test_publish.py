@@ -148,7 +148,8 @@ def test_evidence_table_has_one_row_per_clinical_study(site):
 def test_clinical_evidence_reads_in_words_with_the_study_linked(site):
     response = fetch(site, "/kb/clinical_evidence.json?_shape=objects")
     assert response.json()["columns"] == [
-        "study", "design", "n", "dose", "duration", "comparator", "primary_outcome", "result", "direction"]
+        "study", "design", "n", "dose", "duration", "comparator", "primary_outcome", "result", "direction",
+        "integrity"]
     # the JSON keeps the values; the page shows their labels
     rct = next(r for r in response.json()["rows"] if r["study"] == kb.RCT)
     assert rct["direction"] == "favours_ldn"
