@@ -7,6 +7,7 @@ client go fast against a server with rate limiting off, to keep the file quick.
 
 import re
 import socket
+import time
 import types
 
 import pytest
@@ -557,3 +558,40 @@ def test_xml_without_charset_is_read_alike(make_fake_eutils, make_client):
     client = make_client(server, per_second=200)
     assert client.esearch(f'"{PILOT[1]}"[aid]') == ([PILOT[0]], 1)
     assert parse_pubmed_xml(client.efetch([PILOT[0]]))[0][0]["pmid"] == PILOT[0]
+
+
+@pytest.fixture
+def unanswered_port():
+    """A local port whose accept queue is full, so a new connection is never set up (a connect timeout)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    for _ in range(5):
+        filler = socket.socket()
+        filler.setblocking(False)
+        try:
+            filler.connect(listener.getsockname())
+        except BlockingIOError:
+            pass
+        fillers.append(filler)
+    time.sleep(0.2)
+    yield listener.getsockname()[1]
+    for sock in [*fillers, listener]:
+        sock.close()
+
+
+def test_an_unreachable_host_fails_within_the_connect_timeout(unanswered_port, make_client, monkeypatch):
+    monkeypatch.setattr(http, "CONNECT_TIMEOUT", 0.5)  # 10 s in use; scaled down to keep the test quick
+    url = f"http://127.0.0.1:{unanswered_port}/entrez/eutils/"
+    client = make_client(None, base_url=url, per_second=200, max_retries=6, backoff=0.05)
+    started = time.monotonic()
+    with pytest.raises(EutilsError) as caught:
+        client.esearch("naltrexone")
+    elapsed = time.monotonic() - started
+    # Retries of a host that does not answer stop once the connect timeout has passed, not after six.
+    assert 0.5 <= elapsed < 1.5 and client.requests_made == 1
+    assert one_line(caught.value) == (
+        f"cannot reach {url}esearch.fcgi?db=pubmed&term=naltrexone&retmax=10000&retmode=xml&tool=ldn-kb: "
+        "no connection within 0.5 s"
+    )
