@@ -5,6 +5,7 @@ driven by the server's scripted faults. Tests that are not about pacing let the
 client go fast against a server with rate limiting off, to keep the file quick.
 """
 
+import email.utils
 import re
 import socket
 import time
@@ -595,3 +596,13 @@ def test_an_unreachable_host_fails_within_the_connect_timeout(unanswered_port, m
         f"cannot reach {url}esearch.fcgi?db=pubmed&term=naltrexone&retmax=10000&retmode=xml&tool=ldn-kb: "
         "no connection within 0.5 s"
     )
+
+
+def test_retry_after_as_an_http_date_is_honoured(fast_server, make_client):
+    notices = []
+    client = make_client(fast_server, per_second=200, on_retry=notices.append)
+    when = email.utils.formatdate(time.time() + 2, usegmt=True)
+    fast_server.inject("503", retry_after=when)
+    client.efetch([PILOT[0]])
+    assert statuses(fast_server) == [503, 200]
+    assert 0.5 < notices[0].delay <= 2.0  # whole seconds in the date: up to 1 s already passed
