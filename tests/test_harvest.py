@@ -330,7 +330,7 @@ def test_exit_0_when_every_input_resolves(server, tmp_path, monkeypatch):
     assert "unresolved: 0" in result.stdout and db_path.exists()
 
 
-@pytest.mark.parametrize("case", ["missing", "not-utf8", "directory", "bad-yaml", "bad-option"])
+@pytest.mark.parametrize("case", ["missing", "not-utf8", "directory", "bad-yaml", "yaml-list", "bad-option"])
 def test_exit_2_for_unreadable_input_and_usage_errors(server, tmp_path, monkeypatch, case):
     db_path = tmp_path / "kb.db"
     monkeypatch.setenv("KB_EUTILS_URL", server.base_url)
@@ -341,12 +341,15 @@ def test_exit_2_for_unreadable_input_and_usage_errors(server, tmp_path, monkeypa
         bad.mkdir()
     elif case == "bad-yaml":
         bad.write_text("dois: [10.1002/art.37734\nqueries: {\n")
-    args = {"bad-yaml": ["--sources", str(bad)], "bad-option": ["--doi", str(bad)]}.get(case, ["--dois", str(bad)])
+    elif case == "yaml-list":
+        bad.write_text("- 10.1002/art.37734\n")
+    args = {"bad-yaml": ["--sources", str(bad)], "yaml-list": ["--sources", str(bad)],
+            "bad-option": ["--doi", str(bad)]}.get(case, ["--dois", str(bad)])
     result = CliRunner().invoke(cli, ["harvest", "--db", str(db_path), "--quiet", *args])
     assert result.exit_code == 2, result.output
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert (str(bad) if case != "bad-option" else "--doi") in line
-    if case in ("missing", "not-utf8", "bad-yaml"):  # ours: one line, no usage text
+    if case in ("missing", "not-utf8", "bad-yaml", "yaml-list"):  # ours: one line, no usage text
         assert result.stderr.splitlines() == [line]
     assert server.count() == 0 and not db_path.exists()
 
