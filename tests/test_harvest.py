@@ -413,8 +413,9 @@ def test_harvest_under_the_realistic_fault_mix_gets_every_record_or_changes_noth
         assert db["papers"].count == 1 + len(dois)
         assert db["doi_lookups"].get("10.1111/j.1526-4637.2009.00613.x")["pmid"] == "19453963"
         assert db["harvest_runs"].get(2)["errors"]  # the retried problems are on record
-        # The batch budget for N DOIs, plus exactly one request per fault.
+        # The batch budget for N DOIs, plus exactly one request per fault; the summary says so.
         assert server.count() - len(faults) <= 2 * math.ceil(len(dois) / 200) + 2
+        assert f"requests: {server.count()} ({len(faults)} retries)" in result.stdout
     else:
         assert result.exit_code == 1 and db_path.read_bytes() == before
     # One line per retry on stderr, each in the documented form.
