@@ -606,3 +606,28 @@ def test_retry_after_as_an_http_date_is_honoured(fast_server, make_client):
     client.efetch([PILOT[0]])
     assert statuses(fast_server) == [503, 200]
     assert 0.5 < notices[0].delay <= 2.0  # whole seconds in the date: up to 1 s already passed
+
+
+def test_the_shared_client_serves_any_service_with_its_own_hook(fast_server):
+    """How another service's client uses harvest.http: generic rules, its own hook, its own secrets."""
+    notices = []
+
+    def classify(response):  # this service's way of saying "busy" inside a 200
+        return http.Verdict(True, "busy notice") if b'"busy"' in response.content else None
+
+    client = http.PoliteClient("other", fast_server.base_url, per_second=200, backoff=0.01,
+                               secrets=["me@example.org"], classify=classify, on_retry=notices.append)
+    json_type = {"content_type": "application/json"}
+    fast_server.inject("status", status=200, body=b'{"status": "busy"}', **json_type)
+    fast_server.inject("status", status=200, body=b'{"items": [1, 2', **json_type)  # cut off: transient
+    fast_server.inject("status", status=408, body=b"", **json_type)
+    response = client.request("efetch.fcgi", {"id": PILOT[0], "mailto": "me@example.org"})
+    assert response.status_code == 200 and b"<PubmedArticle>" in response.content
+    assert [n.reason for n in notices] == ["busy notice", "cut-off body", "HTTP 408"]
+    assert {n.label for n in notices} == {"efetch"} and client.counts()["retries"] == 3
+    fast_server.inject("status", status=404, body=b"<html>gone</html>")
+    with pytest.raises(http.HttpError) as caught:
+        client.request("efetch.fcgi", {"id": PILOT[0], "mailto": "me@example.org"})
+    text = one_line(caught.value)
+    assert text.startswith("HTTP 404 from ") and text.endswith(": gone") and "mailto=***" in text
+    assert "me@example.org" not in text and "me%40example.org" not in text
