@@ -35,6 +35,10 @@ def cli():
     """
 
 
+class InputError(Exception):
+    """An input file that cannot be read: one line naming it."""
+
+
 class _NothingToAdd(Exception):
     """Raised inside atomic_database to drop a new database that would hold nothing harvested."""
 
@@ -107,10 +111,6 @@ def harvest(db_path, dois_file, sources_file, max_retry_time, quiet):
         sys.exit(3)
 
 
-class InputError(Exception):
-    """An input file that cannot be read: one line naming it."""
-
-
 def _read_text(path):
     """The text of an input file ('-' for stdin), or InputError naming it."""
     try:
@@ -125,11 +125,14 @@ def _read_text(path):
 
 def _read_sources(path):
     try:
-        return yaml.safe_load(_read_text(path)) or {}
+        sources = yaml.safe_load(_read_text(path)) or {}
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
         raise InputError(f"{path} is not valid YAML{where}") from None
+    if not isinstance(sources, dict):
+        raise InputError(f"{path} must map dois, queries and keep to their values")
+    return sources
 
 
 def _kept(db_path, existed):

@@ -1,9 +1,10 @@
-"""Fetch stage: NCBI E-utilities over HTTP, paced, retried, with typed errors.
+"""Fetch stage: NCBI E-utilities requests, and how E-utilities says it failed.
 
-One `EutilsClient` owns the base URL (`KB_EUTILS_URL`), the credentials NCBI asks
-for, the request pacing shared by every call, and retries. Functions named
-`fetch_*` use it and return raw bytes or plain values; nothing here parses
-PubMed records (that is `parse.py`).
+One `EutilsClient` owns the base URL (`KB_EUTILS_URL`) and the credentials NCBI asks
+for; pacing, retries and error lines come from the shared polite client (`http.py`),
+taught E-utilities' own error bodies by `classify_eutils`. Functions named `fetch_*`
+use it and return raw bytes or plain values; nothing here parses PubMed records
+(that is `parse.py`).
 """
 
 import os

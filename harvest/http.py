@@ -262,21 +262,23 @@ class PoliteClient:
             return min(verdict.retry_after, MAX_RETRY_AFTER)
         return self.backoff * (2 ** (attempt - 1)) * (1 + random.random() / 4)
 
+    # `shown` is scrubbed already; the service's words are scrubbed on their own, so that
+    # hiding a parameter value never swallows the punctuation after the URL.
     def _final_line(self, verdict, shown):
         text = f"{verdict.reason} from {shown}"
         if verdict.detail:
-            text += f": {verdict.detail}"
+            text += f": {self.scrub(verdict.detail)}"
         if verdict.advice:
             text += f" ({verdict.advice})"
-        return self.scrub(text)
+        return text
 
     def _give_up_line(self, verdict, shown, attempt, waited, budget):
         if verdict.reason in _UNREACHABLE or verdict.reason == "connection":
-            return self.scrub(f"cannot reach {shown}: {verdict.detail or verdict.reason}")
-        text = f"giving up on {shown} after {attempt} attempts (last: {verdict.reason})"
+            return f"cannot reach {shown}: {self.scrub(verdict.detail or verdict.reason)}"
+        text = f"giving up on {shown} after {attempt} attempts (last: {self.scrub(verdict.reason)})"
         if attempt <= self.max_retries:
             text += f"; retry time limit of {budget:g} s reached after {waited:.1f} s"
-        return self.scrub(text)
+        return text
 
 
 # Reasons meaning no answer came at all; their retries are bounded by the connect timeout.

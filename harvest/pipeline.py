@@ -39,6 +39,7 @@ class Summary:
     repaired: dict = field(default_factory=dict)  # truncated doi -> full doi
     skipped: list = field(default_factory=list)  # (pmid, reason)
     requests: int = 0
+    retries: int = 0  # of those requests, how many repeated one that had failed
     seconds: float = 0.0
     registry_ids: int = 0  # NCT ids asked of ClinicalTrials.gov
     registry_records: int = 0  # study records new or changed
@@ -51,7 +52,7 @@ class Summary:
         out = [
             f"DOIs asked: {self.dois_asked}, found: {self.found}, unresolved: {len(self.unresolved)}",
             f"papers new: {self.new_papers}, updated: {self.updated_papers}",
-            f"requests: {self.requests}, time: {self.seconds:.1f} s",
+            f"requests: {self.requests} ({self.retries} retries), time: {self.seconds:.1f} s",
         ]
         if self.service_requests:
             out += [
@@ -68,11 +69,13 @@ class Summary:
 
 @contextmanager
 def measured(client):
-    """A fresh Summary that ends up holding the requests made and the time taken."""
+    """A fresh Summary that ends up holding the requests made (retries among them) and the time taken."""
     summary = Summary()
-    started, requests_before = time.monotonic(), client.requests_made
+    started, before = time.monotonic(), client.counts()
     yield summary
-    summary.requests = client.requests_made - requests_before
+    after = client.counts()
+    summary.requests = after["requests"] - before["requests"]
+    summary.retries = after["retries"] - before["retries"]
     summary.seconds = time.monotonic() - started
 
 

@@ -5,8 +5,10 @@ driven by the server's scripted faults. Tests that are not about pacing let the
 client go fast against a server with rate limiting off, to keep the file quick.
 """
 
+import email.utils
 import re
 import socket
+import time
 import types
 
 import pytest
@@ -557,3 +559,75 @@ def test_xml_without_charset_is_read_alike(make_fake_eutils, make_client):
     client = make_client(server, per_second=200)
     assert client.esearch(f'"{PILOT[1]}"[aid]') == ([PILOT[0]], 1)
     assert parse_pubmed_xml(client.efetch([PILOT[0]]))[0][0]["pmid"] == PILOT[0]
+
+
+@pytest.fixture
+def unanswered_port():
+    """A local port whose accept queue is full, so a new connection is never set up (a connect timeout)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    for _ in range(5):
+        filler = socket.socket()
+        filler.setblocking(False)
+        try:
+            filler.connect(listener.getsockname())
+        except BlockingIOError:
+            pass
+        fillers.append(filler)
+    time.sleep(0.2)
+    yield listener.getsockname()[1]
+    for sock in [*fillers, listener]:
+        sock.close()
+
+
+def test_an_unreachable_host_fails_within_the_connect_timeout(unanswered_port, make_client, monkeypatch):
+    monkeypatch.setattr(http, "CONNECT_TIMEOUT", 0.5)  # 10 s in use; scaled down to keep the test quick
+    url = f"http://127.0.0.1:{unanswered_port}/entrez/eutils/"
+    client = make_client(None, base_url=url, per_second=200, max_retries=6, backoff=0.05)
+    started = time.monotonic()
+    with pytest.raises(EutilsError) as caught:
+        client.esearch("naltrexone")
+    elapsed = time.monotonic() - started
+    # Retries of a host that does not answer stop once the connect timeout has passed, not after six.
+    assert 0.5 <= elapsed < 1.5 and client.requests_made == 1
+    assert one_line(caught.value) == (
+        f"cannot reach {url}esearch.fcgi?db=pubmed&term=naltrexone&retmax=10000&retmode=xml&tool=ldn-kb: "
+        "no connection within 0.5 s"
+    )
+
+
+def test_retry_after_as_an_http_date_is_honoured(fast_server, make_client):
+    notices = []
+    client = make_client(fast_server, per_second=200, on_retry=notices.append)
+    when = email.utils.formatdate(time.time() + 2, usegmt=True)
+    fast_server.inject("503", retry_after=when)
+    client.efetch([PILOT[0]])
+    assert statuses(fast_server) == [503, 200]
+    assert 0.5 < notices[0].delay <= 2.0  # whole seconds in the date: up to 1 s already passed
+
+
+def test_the_shared_client_serves_any_service_with_its_own_hook(fast_server):
+    """How another service's client uses harvest.http: generic rules, its own hook, its own secrets."""
+    notices = []
+
+    def classify(response):  # this service's way of saying "busy" inside a 200
+        return http.Verdict(True, "busy notice") if b'"busy"' in response.content else None
+
+    client = http.PoliteClient("other", fast_server.base_url, per_second=200, backoff=0.01,
+                               secrets=["me@example.org"], classify=classify, on_retry=notices.append)
+    json_type = {"content_type": "application/json"}
+    fast_server.inject("status", status=200, body=b'{"status": "busy"}', **json_type)
+    fast_server.inject("status", status=200, body=b'{"items": [1, 2', **json_type)  # cut off: transient
+    fast_server.inject("status", status=408, body=b"", **json_type)
+    response = client.request("efetch.fcgi", {"id": PILOT[0], "mailto": "me@example.org"})
+    assert response.status_code == 200 and b"<PubmedArticle>" in response.content
+    assert [n.reason for n in notices] == ["busy notice", "cut-off body", "HTTP 408"]
+    assert {n.label for n in notices} == {"efetch"} and client.counts()["retries"] == 3
+    fast_server.inject("status", status=404, body=b"<html>gone</html>")
+    with pytest.raises(http.HttpError) as caught:
+        client.request("efetch.fcgi", {"id": PILOT[0], "mailto": "me@example.org"})
+    text = one_line(caught.value)
+    assert text.startswith("HTTP 404 from ") and text.endswith(": gone") and "mailto=***" in text
+    assert "me@example.org" not in text and "me%40example.org" not in text

@@ -330,7 +330,7 @@ def test_exit_0_when_every_input_resolves(server, tmp_path, monkeypatch):
     assert "unresolved: 0" in result.stdout and db_path.exists()
 
 
-@pytest.mark.parametrize("case", ["missing", "not-utf8", "directory", "bad-yaml", "bad-option"])
+@pytest.mark.parametrize("case", ["missing", "not-utf8", "directory", "bad-yaml", "yaml-list", "bad-option"])
 def test_exit_2_for_unreadable_input_and_usage_errors(server, tmp_path, monkeypatch, case):
     db_path = tmp_path / "kb.db"
     monkeypatch.setenv("KB_EUTILS_URL", server.base_url)
@@ -341,12 +341,15 @@ def test_exit_2_for_unreadable_input_and_usage_errors(server, tmp_path, monkeypa
         bad.mkdir()
     elif case == "bad-yaml":
         bad.write_text("dois: [10.1002/art.37734\nqueries: {\n")
-    args = {"bad-yaml": ["--sources", str(bad)], "bad-option": ["--doi", str(bad)]}.get(case, ["--dois", str(bad)])
+    elif case == "yaml-list":
+        bad.write_text("- 10.1002/art.37734\n")
+    args = {"bad-yaml": ["--sources", str(bad)], "yaml-list": ["--sources", str(bad)],
+            "bad-option": ["--doi", str(bad)]}.get(case, ["--dois", str(bad)])
     result = CliRunner().invoke(cli, ["harvest", "--db", str(db_path), "--quiet", *args])
     assert result.exit_code == 2, result.output
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert (str(bad) if case != "bad-option" else "--doi") in line
-    if case in ("missing", "not-utf8", "bad-yaml"):  # ours: one line, no usage text
+    if case in ("missing", "not-utf8", "bad-yaml", "yaml-list"):  # ours: one line, no usage text
         assert result.stderr.splitlines() == [line]
     assert server.count() == 0 and not db_path.exists()
 
@@ -410,8 +413,9 @@ def test_harvest_under_the_realistic_fault_mix_gets_every_record_or_changes_noth
         assert db["papers"].count == 1 + len(dois)
         assert db["doi_lookups"].get("10.1111/j.1526-4637.2009.00613.x")["pmid"] == "19453963"
         assert db["harvest_runs"].get(2)["errors"]  # the retried problems are on record
-        # The batch budget for N DOIs, plus exactly one request per fault.
+        # The batch budget for N DOIs, plus exactly one request per fault; the summary says so.
         assert server.count() - len(faults) <= 2 * math.ceil(len(dois) / 200) + 2
+        assert f"requests: {server.count()} ({len(faults)} retries)" in result.stdout
     else:
         assert result.exit_code == 1 and db_path.read_bytes() == before
     # One line per retry on stderr, each in the documented form.
