@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import curate, fetch, parse, store, tag
+from . import curate, evidence, fetch, parse, store, tag
 from .dois import DOIInput, looks_truncated, read_doi_lines
 
 
@@ -317,7 +317,8 @@ def tag_papers(db):
 
 
 def build(db, curated_entries):
-    """Rebuild every derived table offline: raw PubMed XML, then curated entries, then tags."""
+    """Rebuild every derived table offline: raw PubMed XML, curated entries, tags, then the
+    evidence synthesis (effects, risk of bias, meta-analyses, pooled estimates)."""
     summary = Summary()
     for pmid, xml in db.execute("select pmid, xml from raw_records").fetchall():
         records, skipped = parse.parse_pubmed_xml(xml)
@@ -327,6 +328,7 @@ def build(db, curated_entries):
             summary.updated_papers += int(changed)
     curate.save_curated(db, curated_entries)
     tag_papers(db)
+    evidence.build(db, curated_entries, curate.paper_key)
     return summary
 
 

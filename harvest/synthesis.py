@@ -18,6 +18,7 @@ Formulas (the numbered sources are named where used):
   t(k - 2) (Higgins, Thompson and Spiegelhalter 2009; metafor's predict(pi.type = "Riley")).
 """
 
+import csv
 import math
 
 import numpy as np
@@ -378,3 +379,68 @@ def _publication_bias(result, unpublished_trials):
     note = " too few trials for a funnel-plot test" if result["k"] < 10 else ""
     return {"domain": "publication_bias", "downgrade": 0,
             "reason": f"Not detected: no completed registered trial is missing results;{note}."}
+
+
+# --- input and output ---------------------------------------------------------------------
+
+
+def read_csv(path):
+    """Studies from a CSV with columns study, yi, vi (metafor's names) and optional year.
+
+    Raises SynthesisError naming the file and row of the first problem."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"study", "yi", "vi"} - set(reader.fieldnames or [])
+        if missing:
+            raise SynthesisError(f"{path}: missing column(s) {', '.join(sorted(missing))}; need study,yi,vi")
+        studies = []
+        for line, row in enumerate(reader, 2):
+            try:
+                study = {"study": row["study"].strip(), "yi": float(row["yi"]), "vi": float(row["vi"])}
+                if row.get("year") not in (None, ""):
+                    study["year"] = int(row["year"])
+            except (TypeError, ValueError):
+                raise SynthesisError(f"{path}, row {line}: yi and vi must be numbers (and year a whole number)") from None
+            if not study["study"]:
+                raise SynthesisError(f"{path}, row {line}: empty study label")
+            if not (math.isfinite(study["yi"]) and math.isfinite(study["vi"]) and study["vi"] > 0):
+                raise SynthesisError(f"{path}, row {line}: yi must be finite and vi positive")
+            studies.append(study)
+    if not studies:
+        raise SynthesisError(f"{path}: no studies")
+    return studies
+
+
+def format_report(result):
+    """`kb pool`'s text output: the pooled result, per-study weights, leave-one-out, cumulative."""
+    def num(value):
+        return "n/a" if value is None else f"{value:.4f}"
+
+    test = " (Hartung-Knapp)" if result["hartung_knapp"] else ""
+    lines = [
+        f"Random-effects meta-analysis, {result['method']}{test}: k = {result['k']}"
+        + (f", outcome {result['outcome']} (SMD; negative favours LDN)" if result.get("outcome") else ""),
+        f"estimate {num(result['estimate'])}  se {num(result['se'])}  "
+        f"95% CI {num(result['ci_low'])} to {num(result['ci_high'])}  p {result['p_value']:.4g}",
+        f"prediction interval {num(result['pi_low'])} to {num(result['pi_high'])}",
+        f"tau2 {num(result['tau2'])}  I2 {result['i2']:.2f}%  Q {num(result['q'])} (df {result['q_df']})",
+        "", "study                           effect       se   weight %",
+    ]
+    lines += [f"{s['study'][:30]:30} {s['yi']:8.4f} {s['se']:8.4f} {s['weight']:9.2f}"
+              + (f"  {s['source']}" if s.get("source") else "") for s in result["studies"]]
+    if result["leave_one_out"]:
+        lines += ["", "leave one out: omitted                estimate   95% CI"]
+        lines += [f"  {r['omitted'][:34]:34} {r['estimate']:8.4f}   {r['ci_low']:.4f} to {r['ci_high']:.4f}"
+                  for r in result["leave_one_out"]]
+    lines += ["", "cumulative by year: added             k  estimate   95% CI"]
+    lines += [f"  {str(r['year'] or ''):4} {r['added'][:28]:28} {r['k']:3} {r['estimate']:8.4f}   "
+              f"{r['ci_low']:.4f} to {r['ci_high']:.4f}" for r in result["cumulative"]]
+    for item in result.get("excluded") or []:
+        lines.append(f"left out: {item['effect_id']} ({item['reason']})")
+    if "integrity_checked" in result:
+        lines.append("retracted papers are left out (integrity_status checked)" if result["integrity_checked"]
+                     else "integrity_status is not in this database: retractions not checked")
+    if result.get("grade"):
+        lines += ["", f"certainty (GRADE-style): {result['grade']['certainty']}"]
+        lines += [f"  {d['domain']}: {d['reason']}" for d in result["grade"]["domains"]]
+    return "\n".join(lines)
