@@ -45,3 +45,4 @@ bench: install
 
 screenshots: install
 	$(PY) tests/test_browser.py $(DB) docs
+	$(PY) tests/test_browser_evidence.py $(DB) docs

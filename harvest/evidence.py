@@ -15,7 +15,7 @@ import math
 
 from . import store, synthesis
 
-MEASURES = {"md", "smd", "median_difference", "percent_change_difference", "rr", "or", "rd", "responders"}
+MEASURES = {"md", "smd", "median_difference", "percent_change_difference", "rr", "or", "irr", "rd", "responders"}
 POPULATIONS = {"itt", "per_protocol", "complete_case"}
 FAVOURS = {"ldn", "comparator", "neither"}
 ROB_DOMAINS = ["randomisation", "deviations", "missing_data", "measurement", "reporting", "overall"]
@@ -61,8 +61,9 @@ TABLES = {
         {
             "key": str, "position": int, "pmid": str, "year": int, "search_date": str,
             "included": str, "included_verified": int, "included_text": str, "conclusion": str,
-            "outcome": str, "measure": str, "k": int, "n": int, "estimate": float,
-            "ci_low": float, "ci_high": float, "i2": float, "p_value": float, "source": str,
+            "outcome": str, "label": str, "measure": str, "k": int, "n": int, "estimate": float,
+            "ci_low": float, "ci_high": float, "i2": float, "p_value": float, "p_value_text": str,
+            "source": str,
             "checked": str, "later": str,
         },
         ("key", "position"),
@@ -303,8 +304,9 @@ def _meta_rows(db, entry, key):
     }
     pooled = meta.get("pooled") or [{}]
     return [
-        {**shared, "position": position, "outcome": p.get("outcome"), "measure": p.get("measure"),
-         "k": p.get("k"), "n": p.get("n"), **{f: p.get(f) for f in POOLED_FIELDS},
+        {**shared, "position": position, "outcome": p.get("outcome"), "label": p.get("label"),
+         "measure": p.get("measure"), "k": p.get("k"), "n": p.get("n"),
+         "p_value_text": p.get("p_value_text"), **{f: p.get(f) for f in POOLED_FIELDS},
          "source": p.get("source"), "checked": str(p["checked"]) if p.get("checked") else None}
         for position, p in enumerate(pooled, 1)
     ]

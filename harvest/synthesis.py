@@ -32,6 +32,7 @@ UNCONVERTIBLE = {
     "percent_change_difference": "a difference in percentage change is on no comparable scale",
     "rr": "a risk ratio is a dichotomous result, not a difference in pain scores",
     "or": "an odds ratio is a dichotomous result, not a difference in pain scores",
+    "irr": "an incidence rate ratio counts events, not a difference in pain scores",
     "rd": "a risk difference is a dichotomous result, not a difference in pain scores",
     "responders": "responder proportions are a dichotomous result, not a difference in pain scores",
 }

@@ -13,6 +13,11 @@ CHECKS = {
     ),
     "full-text search answers": "select count(*) > 0 from papers_fts where papers_fts match 'naltrexone'",
     "curated entries loaded": "select count(*) > 0 from curated_entries",
+    "every effect has its source page": "select count(*) = 0 from effects where coalesce(source, '') = ''",
+    "every pooled trial traces to an effects row": (
+        "select count(*) = 0 from pooled_studies s left join effects e on e.effect_id = s.effect_id "
+        "where e.effect_id is null"
+    ),
 }
 
 
