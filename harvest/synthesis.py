@@ -54,16 +54,22 @@ def to_smd(effect, crossover=False):
     if measure in UNCONVERTIBLE:
         return {"not_poolable": UNCONVERTIBLE[measure]}
     if measure == "smd":
-        return _reported_smd(effect)
+        return _reported_smd(effect, crossover)
     if measure != "md":
         return {"not_poolable": f"measure {measure!r} has no conversion to an SMD"}
     return (_crossover_smd if crossover else _parallel_smd)(effect)
 
 
-def _reported_smd(effect):
+def _reported_smd(effect, crossover):
+    """A reported SMD: SE from its 95% CI (z, as SMD intervals are computed), else from an exact
+    p-value (t with the trial's df when group sizes are given, else z)."""
+    n1, n2 = effect.get("n_ldn"), effect.get("n_comparator")
+    df = (n1 or n2) - 1 if crossover and (n1 or n2) else (n1 + n2 - 2 if n1 and n2 else None)
     se, how = _se_from_ci(effect, df=None)
     if se is None:
-        return {"not_poolable": "an SMD reported without a 95% CI"}
+        se, how = _se_from_p(effect, df)
+    if se is None:
+        return {"not_poolable": "an SMD reported without a 95% CI or an exact p-value"}
     sign, flipped = _orientation(effect)
     smd = sign * effect["estimate"]
     return {"smd": float(smd), "smd_variance": float(se**2),
@@ -143,14 +149,18 @@ def _standardiser(effect, n1, n2):
 def _se_of_difference(effect, df):
     """SE of the reported difference from its CI, else from an exact p-value."""
     se, how = _se_from_ci(effect, df)
-    if se is not None:
-        return se, how
+    return (se, how) if se is not None else _se_from_p(effect, df)
+
+
+def _se_from_p(effect, df):
+    """SE = |estimate| / quantile(1 - p/2), only for an exact p (a bound such as <0.05 is not one)."""
     p = effect.get("p_value")
-    if p is not None and not effect.get("p_value_text") and 0 < p < 1 and effect.get("estimate"):
-        t = stats.t.ppf(1 - p / 2, df)
-        se = abs(effect["estimate"]) / t
-        return se, f"SE = |MD| / t(1 - p/2, df {df}) with exact p = {p}: {se:.4f}"
-    return None, None
+    if p is None or effect.get("p_value_text") or not 0 < p < 1 or not effect.get("estimate"):
+        return None, None
+    quantile = stats.norm.ppf(1 - p / 2) if df is None else stats.t.ppf(1 - p / 2, df)
+    label = "z" if df is None else f"t(1 - p/2, df {df})"
+    se = abs(effect["estimate"]) / quantile
+    return se, f"SE = |estimate| / {label} with exact p = {p}: {se:.4f}"
 
 
 def _se_from_ci(effect, df):

@@ -8,7 +8,8 @@ import pytest
 from harvest import synthesis
 
 # The 13 BCG vaccine trials (Colditz et al. 1994; metafor's dat.bcg): TB cases and non-cases,
-# vaccinated (tpos, tneg) and not (cpos, cneg), with the publication year. Counts as tabulated on
+# vaccinated (tpos, tneg) and not (cpos, cneg), with the publication year. Counts as printed in
+# metafor's README (https://github.com/wviechtb/metafor, "dat.bcg"), on
 # https://metafor-project.org/doku.php/analyses:vanhouwelingen2002 (Table I of van Houwelingen
 # et al. 2002) and in the dataset file
 # https://raw.githubusercontent.com/jasp-stats/jasp-data-library/main/BCG%20Vaccine/BCG%20Vaccine.csv
@@ -52,16 +53,33 @@ def test_reml_reproduces_metafor_on_the_bcg_trials():
 
 
 def test_dersimonian_laird_reproduces_metafor_on_the_bcg_trials():
-    # metafor's rma(yi, vi, data = dat, method = "DL") for dat.bcg: tau^2 0.3088, I^2 92.12%,
-    # Q 152.2330, estimate -0.7141, se 0.1787, CI -1.0644 to -0.3638.
+    # metafor's own test of rma(yi, vi, data = dat, method = "DL") on dat.bcg, RR (checked
+    # against Stata's metan there):
+    # https://github.com/wviechtb/metafor/blob/master/tests/testthat/test_misc_metan_vs_rma.uni_with_dat.bcg.r
+    # estimate -0.7141, ci.lb -1.0644, ci.ub -0.3638, zval -3.9952, tau^2 0.3088, I^2 92.1173,
+    # and QE 152.2330 (same data, FE model). se = |estimate| / |z| = 0.1787.
     studies = bcg_log_risk_ratios()
     result = synthesis.pool([s["yi"] for s in studies], [s["vi"] for s in studies], "DL")
     assert rounded(result["estimate"]) == -0.7141
     assert rounded(result["se"]) == 0.1787
+    assert rounded(result["estimate"] / result["se"]) == -3.9952
     assert (rounded(result["ci_low"]), rounded(result["ci_high"])) == (-1.0644, -0.3638)
     assert rounded(result["tau2"]) == 0.3088
-    assert round(result["i2"], 2) == 92.12
+    assert rounded(result["i2"]) == 92.1173
     assert rounded(result["q"]) == 152.2330
+
+
+def test_hartung_knapp_reproduces_metafor_on_the_bcg_trials():
+    # metafor's README, rma(yi, vi, data = dat, test = "knha") on dat.bcg:
+    # https://github.com/wviechtb/metafor (README.md): estimate -0.7145, se 0.1808,
+    # tval -3.9522, df 12, pval 0.0019, ci.lb -1.1084, ci.ub -0.3206.
+    studies = bcg_log_risk_ratios()
+    result = synthesis.pool([s["yi"] for s in studies], [s["vi"] for s in studies], "REML", hartung_knapp=True)
+    assert rounded(result["estimate"]) == -0.7145
+    assert rounded(result["se"]) == 0.1808
+    assert rounded(result["estimate"] / result["se"]) == -3.9522
+    assert rounded(result["p_value"]) == 0.0019
+    assert (rounded(result["ci_low"]), rounded(result["ci_high"])) == (-1.1084, -0.3206)
 
 
 def test_dersimonian_laird_i2_is_the_q_based_formula():
@@ -169,6 +187,15 @@ def test_exact_p_value_gives_the_se():
     assert "not_poolable" in synthesis.to_smd(bound)
 
 
+def test_reported_smd_with_exact_p_uses_t_on_the_trial_df():
+    # SMD 0.19 with exact p 0.236, 48 + 50: df 96, t(1 - 0.118, 96) = 1.192512, SE = 0.159327.
+    effect = {"measure": "smd", "estimate": 0.19, "p_value": 0.236, "n_ldn": 48, "n_comparator": 50}
+    result = synthesis.to_smd(effect)
+    assert result["smd"] == 0.19
+    assert math.sqrt(result["smd_variance"]) == pytest.approx(0.159327, abs=1e-6)
+    assert "exact p = 0.236" in result["derivation"] and "df 96" in result["derivation"]
+
+
 def test_crossover_uses_the_paired_se_and_between_person_sd():
     # N = 28, MD -0.9 (paired 95% CI -1.5 to -0.3), between-person SD 2.0. By hand: df 27,
     # t = 2.051831, SE = 1.2 / (2 t) = 0.292423; d = -0.45; 2(1 - r) = 28 (SE/SD)^2 = 0.598581;
@@ -200,7 +227,8 @@ def test_higher_is_better_scale_is_flipped_so_negative_still_favours_ldn():
     ({"measure": "rr", "estimate": 1.2}, "dichotomous"),
     ({"measure": "md", "estimate": -1, "ci_low": -2, "ci_high": 0, "n_ldn": 10, "n_comparator": 10}, "no SD"),
     ({"measure": "md", "estimate": -1, "sd": 2, "ci_low": -2, "ci_high": 0}, "group sizes"),
-    ({"measure": "smd", "estimate": -0.3}, "without a 95% CI"),
+    ({"measure": "smd", "estimate": -0.3}, "without a 95% CI or an exact p-value"),
+    ({"measure": "smd", "estimate": -0.3, "p_value": 0.2, "p_value_text": "0.2 (rounded)"}, "exact p-value"),
 ])
 def test_unconvertible_results_say_why(effect, reason):
     assert reason in synthesis.to_smd(effect)["not_poolable"]
