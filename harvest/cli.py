@@ -13,7 +13,8 @@ from . import curate, evidence, fetch, parse, pipeline, refs, store, synthesis, 
 from .dois import read_doi_lines
 
 DEFAULT_SOURCES = Path(__file__).parent / "sources.yml"
-HANDLED = (fetch.EutilsError, curate.CurationError, parse.ParseError, OSError, yaml.YAMLError)
+HANDLED = (fetch.EutilsError, curate.CurationError, parse.ParseError, synthesis.SynthesisError, OSError,
+           yaml.YAMLError)
 
 db_option = click.option(
     "--db", "db_path", default="kb.db", show_default=True, type=click.Path(dir_okay=False),

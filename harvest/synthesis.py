@@ -53,10 +53,15 @@ def to_smd(effect, crossover=False):
     measure = effect.get("measure")
     if measure in UNCONVERTIBLE:
         return {"not_poolable": UNCONVERTIBLE[measure]}
+    if measure not in ("md", "smd"):
+        return {"not_poolable": f"measure {measure!r} has no conversion to an SMD"}
+    if effect.get("estimate") is None:
+        if measure == "smd" or effect.get("mean_ldn") is None or effect.get("mean_comparator") is None:
+            return {"not_poolable": "no estimate reported"}
+        # The difference of the reported group means is the MD; its CI and p, if any, are the paper's.
+        effect = {**effect, "estimate": effect["mean_ldn"] - effect["mean_comparator"]}
     if measure == "smd":
         return _reported_smd(effect, crossover)
-    if measure != "md":
-        return {"not_poolable": f"measure {measure!r} has no conversion to an SMD"}
     return (_crossover_smd if crossover else _parallel_smd)(effect)
 
 

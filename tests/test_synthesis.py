@@ -179,6 +179,12 @@ def test_parallel_md_from_group_sds_matches_the_textbook_variance():
     assert result["smd_variance"] == pytest.approx(j**2 * (55 / 750 + d**2 / 110))
 
 
+def test_md_from_group_means_when_no_difference_is_reported():
+    effect = {"measure": "md", "mean_ldn": 4.0, "mean_comparator": 5.0, "n_ldn": 30, "n_comparator": 25,
+              "sd_ldn": 1.8, "sd_comparator": 2.2}
+    assert synthesis.to_smd(effect)["smd"] == synthesis.to_smd({**effect, "estimate": -1.0})["smd"]
+
+
 def test_exact_p_value_gives_the_se():
     effect = {"measure": "md", "estimate": -1.2, "p_value": 0.04, "n_ldn": 15, "n_comparator": 15, "sd": 2.5}
     result = synthesis.to_smd(effect)
@@ -228,6 +234,7 @@ def test_higher_is_better_scale_is_flipped_so_negative_still_favours_ldn():
     ({"measure": "md", "estimate": -1, "ci_low": -2, "ci_high": 0, "n_ldn": 10, "n_comparator": 10}, "no SD"),
     ({"measure": "md", "estimate": -1, "sd": 2, "ci_low": -2, "ci_high": 0}, "group sizes"),
     ({"measure": "smd", "estimate": -0.3}, "without a 95% CI or an exact p-value"),
+    ({"measure": "md", "n_ldn": 10, "n_comparator": 10, "sd": 2}, "no estimate reported"),
     ({"measure": "smd", "estimate": -0.3, "p_value": 0.2, "p_value_text": "0.2 (rounded)"}, "exact p-value"),
 ])
 def test_unconvertible_results_say_why(effect, reason):
