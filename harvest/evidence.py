@@ -21,6 +21,9 @@ FAVOURS = {"ldn", "comparator", "neither"}
 ROB_DOMAINS = ["randomisation", "deviations", "missing_data", "measurement", "reporting", "overall"]
 ROB_JUDGEMENTS = {"low", "some_concerns", "high"}
 NOT_ASSESSED = "not assessed"
+# RoB 2 judges a trial's reported result: a protocol has none, and a secondary analysis is judged
+# with its trial's main report, so neither gets rows of its own.
+NOT_JUDGED_DESIGNS = {"protocol", "secondary_analysis"}
 NUMBER_FIELDS = [
     "timepoint_weeks", "estimate", "ci_low", "ci_high", "p_value", "mean_ldn", "sd_ldn",
     "mean_comparator", "sd_comparator", "sd",
@@ -122,8 +125,8 @@ def validate_entry(entry, vocabulary):
     for index, effect in enumerate(effects, 1):
         problems += [f"{where}: effects[{index}]: {p}" for p in _effect_problems(effect, vocabulary)]
     rob = entry.get("risk_of_bias") or []
-    if rob and "rct" not in (entry.get("design") or []):
-        problems.append(f"{where}: risk_of_bias is for RCTs; design has no 'rct'")
+    if rob and not is_judged_rct(entry):
+        problems.append(f"{where}: risk_of_bias is for reports of RCTs (design rct, not protocol or secondary_analysis)")
     seen = set()
     for index, item in enumerate(rob if isinstance(rob, list) else [None], 1):
         label = f"{where}: risk_of_bias[{index}]"
@@ -241,7 +244,7 @@ def build(db, entries, paper_key):
         [row for e in publications for row in _effect_rows(e, paper_key(e), trial_ids)], pk="effect_id"
     )
     db["risk_of_bias"].insert_all(
-        [row for e in publications if "rct" in (e.get("design") or []) for row in _rob_rows(e, paper_key(e))],
+        [row for e in publications if is_judged_rct(e) for row in _rob_rows(e, paper_key(e))],
         pk=("key", "domain"),
     )
     db["meta_analyses"].insert_all(
@@ -277,6 +280,11 @@ def _effect_rows(entry, key, trial_ids):
             "not_poolable_reason": converted.get("not_poolable"),
         })
     return rows
+
+
+def is_judged_rct(entry):
+    design = set(entry.get("design") or [])
+    return "rct" in design and not design & NOT_JUDGED_DESIGNS
 
 
 def _rob_rows(entry, key):
@@ -402,6 +410,8 @@ def _patients(row):
 
 def pool_outcome(db, outcome, method="REML", hartung_knapp=False, exclude=()):
     """The `kb pool --db` result: meta-analysis of one outcome, with sources and exclusions."""
+    if not db["effects"].exists():
+        raise synthesis.SynthesisError("this database has no effects table; run kb build first")
     studies, excluded = studies_for(db, outcome, exclude)
     if not studies:
         raise synthesis.SynthesisError(f"no poolable {outcome} effects in kb.db")

@@ -151,6 +151,10 @@ def test_bad_csv_gets_one_line_naming_file_and_row(tmp_path, content, message):
 def test_pool_needs_exactly_one_source(built, tmp_path):
     assert "exactly one of --db or --input" in invoke("pool").output
     assert "no poolable fatigue effects" in invoke("pool", "--db", built, "--outcome", "fatigue").output
+    empty = tmp_path / "empty.db"
+    sqlite_utils.Database(empty)["x"].insert({"a": 1})
+    assert "no effects table; run kb build first" in invoke("pool", "--db", empty).output
+    assert "no such database" in invoke("pool", "--db", tmp_path / "missing.db").output
 
 
 @pytest.mark.parametrize("change, message", [
