@@ -91,7 +91,8 @@ def build(db_path, curated_dir):
             raise curate.CurationError(problems)
         with pipeline.atomic_database(db_path) as db:
             summary = pipeline.build(db, entries)
-            counts = {t: db[t].count for t in ("papers", "tags", "curated_entries", "trials", "links")}
+            counts = {t: db[t].count for t in ("papers", "tags", "curated_entries", "trials", "links", "effects",
+                                                "pooled_estimates")}
     except HANDLED as error:
         raise click.ClickException(f"{error}  ({db_path} left unchanged)")
     click.echo(", ".join(f"{table}: {count}" for table, count in counts.items()))
