@@ -253,8 +253,10 @@ def build(db, entries, paper_key):
         pk=("key", "position"),
     )
     for outcome in _poolable_outcomes(db):
-        for method in synthesis.METHODS:
-            save_pooled(db, outcome, method)
+        # two trials at least, counted after exclusions (a retracted paper's result drops out)
+        if len(studies_for(db, outcome)[0]) >= 2:
+            for method in synthesis.METHODS:
+                save_pooled(db, outcome, method)
 
 
 def _effect_rows(entry, key, trial_ids):
@@ -336,9 +338,7 @@ def _later_papers(db, key):
 
 
 def _poolable_outcomes(db):
-    return [row[0] for row in db.execute(
-        "select outcome from effects where poolable group by outcome "
-        "having count(distinct trial_key) >= 2 order by outcome")]
+    return [row[0] for row in db.execute("select distinct outcome from effects where poolable order by outcome")]
 
 
 # --- pooling from kb.db -------------------------------------------------------------------

@@ -184,3 +184,16 @@ def test_bad_effects_leave_kb_db_unchanged(built, tmp_path):
     result = invoke("build", "--db", copy, "--curated", folder)
     assert result.exit_code == 1 and "measure must be one of" in result.output
     assert copy.read_bytes() == before
+
+
+def test_build_pools_only_what_is_left_after_retractions(built, tmp_path):
+    copy = tmp_path / "kb.db"
+    shutil.copy(built, copy)
+    db = sqlite_utils.Database(copy)
+    db.execute("create view integrity_status as select pmid, 'retracted' as status from papers "
+               "where pmid in ('doi:10.5555/alpha.2009', 'doi:10.5555/beta.2013', 'doi:10.5555/gamma.2023')")
+    db.conn.commit()
+    db.conn.close()
+    result = invoke("build", "--db", copy, "--curated", EVIDENCE)
+    assert result.exit_code == 0, result.output
+    assert "pooled_estimates: 0" in result.output  # one trial left: nothing to pool, and no error
