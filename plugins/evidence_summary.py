@@ -80,7 +80,7 @@ async def evidence_summary(datasette):
         item["paper_href"] = datasette.urls.row(DATABASE, "papers", tilde_encode(item["pmid"]))
     summary = {
         "pooled": pooled, "results": results, "published": published, "rcts": rcts,
-        "rob_href": datasette.urls.table(DATABASE, "risk_of_bias"),
+        "rob_href": datasette.urls.table(DATABASE, "risk_of_bias") + "?domain=overall",
         "effects_href": datasette.urls.table(DATABASE, "effects") + f"?outcome={OUTCOME}",
         "largest": sorted(results, key=lambda r: r["patients"] or 0, reverse=True)[:3],
     }

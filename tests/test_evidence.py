@@ -87,6 +87,9 @@ def test_pooled_tables_match_kb_pool(built):
     for study in printed["studies"]:  # every pooled study traces to an effects row with a source
         row = db["effects"].get(study["effect_id"])
         assert row["source"].startswith("https://") and row["smd"] == pytest.approx(study["yi"])
+    over_time = list(db.query("select kind, year, estimate from pooled_over_time where outcome = 'pain_intensity'"))
+    assert {"kind": "published", "year": 2024, "estimate": -0.6} in over_time
+    assert [r["year"] for r in over_time if r["kind"] == "kb.db cumulative"] == [2009, 2013, 2023, 2024]
     domains = {r["domain"] for r in db.query("select domain from certainty where method = 'REML'")}
     assert domains == {"risk_of_bias", "inconsistency", "indirectness", "imprecision", "publication_bias", "overall"}
 
