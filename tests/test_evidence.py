@@ -3,6 +3,7 @@
 The curated files used here are invented (tests/fixtures/evidence, DOIs under the 10.5555
 test prefix) so the tests depend on no real curation."""
 
+import asyncio
 import csv
 import json
 import shutil
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 from harvest import curate, evidence, tag
 from harvest.cli import cli
 
+import publish_db
 from conftest import FIXTURES
 from test_synthesis import bcg_log_risk_ratios
 
@@ -200,3 +202,19 @@ def test_build_pools_only_what_is_left_after_retractions(built, tmp_path):
     result = invoke("build", "--db", copy, "--curated", EVIDENCE)
     assert result.exit_code == 0, result.output
     assert "pooled_estimates: 0" in result.output  # one trial left: nothing to pool, and no error
+
+
+def test_home_page_says_not_pooled_yet_and_why_when_fewer_than_two_trials_convert(tmp_path):
+    folder = tmp_path / "curated"
+    shutil.copytree(EVIDENCE, folder)
+    text = (folder / "trials.yml").read_text()
+    # beta, gamma and delta lose the numbers that let them convert: only alpha stays poolable
+    for sd in ("sd: 1.9, ", "sd_ldn: 2.1, sd_comparator: 2.0, ", "sd: 2.2, "):
+        text = text.replace(sd, "")
+    (folder / "trials.yml").write_text(text)
+    path = tmp_path / "kb.db"
+    assert invoke("build", "--db", path, "--curated", folder).exit_code == 0
+    page = asyncio.run(publish_db.make_datasette(path).client.get("/")).text
+    assert "Not pooled yet:" in page and "kb-forest" not in page
+    assert "no: no SD reported to standardise the mean difference" in page
+    assert "Omega O 2024" in page and "no: a median difference has no SD to standardise with" in page
