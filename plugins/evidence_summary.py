@@ -6,6 +6,8 @@ Reads the tables harvest/evidence.py writes (pooled_estimates, pooled_studies,
 pooled_cumulative, certainty, meta_analyses, risk_of_bias); shows nothing until they exist.
 """
 
+import math
+
 from datasette import hookimpl
 from datasette.utils import tilde_encode
 from markupsafe import Markup, escape
@@ -120,55 +122,68 @@ def bottom_line(pooled):
     return verdict + spread + "."
 
 
-def forest_svg(rows_, pooled, title):
+def forest_svg(items, pooled, title):
     """A forest plot as inline SVG: one linked row per item (smd, ci_low, ci_high, optional
     weight), an optional pooled diamond with its prediction interval, and the favours labels."""
-    values = [v for r in rows_ for v in (r["ci_low"], r["ci_high"])]
+    values = [v for item in items for v in (item["ci_low"], item["ci_high"])]
     if pooled:
-        values += [pooled["ci_low"], pooled["ci_high"]] + [v for v in (pooled["pi_low"], pooled["pi_high"]) if v is not None]
-    span = max(1.0, max(abs(v) for v in values)) if values else 1.0
-    span = float(int(span * 2 + 0.999)) / 2  # round up to a half
+        values += [v for v in (pooled["ci_low"], pooled["ci_high"], pooled["pi_low"], pooled["pi_high"]) if v is not None]
+    span = math.ceil(max([1.0] + [abs(v) for v in values]) * 2) / 2  # symmetric, to the next half
     plot_w = WIDTH - LABEL_W - RIGHT_W
-    height = TOP + ROW_H * (len(rows_) + (2 if pooled else 0)) + AXIS_H
+    bottom = TOP + ROW_H * (len(items) + (2 if pooled else 0))
 
     def x(value):
-        value = max(-span, min(span, value))
-        return LABEL_W + (value + span) / (2 * span) * plot_w
+        return LABEL_W + (max(-span, min(span, value)) + span) / (2 * span) * plot_w
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="kb-forest" role="img" viewBox="0 0 {WIDTH} {height}" '
-           f'width="100%" aria-label="{escape(title)}"><title>{escape(title)}</title>',
-           f'<text x="{LABEL_W + plot_w / 2:.1f}" y="16" text-anchor="middle" class="kb-forest-head">'
-           'SMD (Hedges\' g), 95% CI</text>',
-           f'<text x="{WIDTH - RIGHT_W + 8}" y="16" class="kb-forest-head">SMD [95% CI]</text>']
-    bottom = height - AXIS_H
-    out.append(f'<line x1="{x(0):.1f}" y1="{TOP - 8}" x2="{x(0):.1f}" y2="{bottom}" class="kb-forest-zero"/>')
-    biggest = max([r.get("weight") or 0 for r in rows_] + [1])
-    for index, row in enumerate(rows_):
+    def interval(item, estimate):
+        return f"{number(item[estimate])} [{number(item['ci_low'])}, {number(item['ci_high'])}]"
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="kb-forest" role="img" viewBox="0 0 {WIDTH} {bottom + AXIS_H}" '
+        f'width="100%" aria-label="{escape(title)}"><title>{escape(title)}</title>',
+        _text(LABEL_W + plot_w / 2, 16, "SMD (Hedges' g), 95% CI", "kb-forest-head", "middle"),
+        _text(WIDTH - RIGHT_W + 8, 16, "SMD [95% CI]", "kb-forest-head"),
+        _line(x(0), TOP - 8, x(0), bottom, "kb-forest-zero"),
+    ]
+    biggest = max([item.get("weight") or 0 for item in items] + [1])
+    for index, item in enumerate(items):
         y = TOP + ROW_H * index + ROW_H / 2
-        side = 4 + 8 * ((row.get("weight") or biggest) / biggest) ** 0.5
-        out.append(f'<a href="{escape(row["href"])}"><g class="kb-forest-row">'
-                   f'<text x="4" y="{y + 4:.1f}">{escape(row["study"])}</text>'
-                   f'<line x1="{x(row["ci_low"]):.1f}" y1="{y:.1f}" x2="{x(row["ci_high"]):.1f}" y2="{y:.1f}" class="kb-forest-ci"/>'
-                   f'<rect x="{x(row["smd"]) - side / 2:.1f}" y="{y - side / 2:.1f}" width="{side:.1f}" height="{side:.1f}" class="kb-forest-box"/>'
-                   f'<text x="{WIDTH - RIGHT_W + 8}" y="{y + 4:.1f}">{number(row["smd"])} [{number(row["ci_low"])}, {number(row["ci_high"])}]</text>'
-                   '</g></a>')
+        side = 4 + 8 * ((item.get("weight") or biggest) / biggest) ** 0.5  # area follows weight
+        out.append(
+            f'<a href="{escape(item["href"])}"><g class="kb-forest-row">'
+            + _text(4, y + 4, item["study"]) + _line(x(item["ci_low"]), y, x(item["ci_high"]), y, "kb-forest-ci")
+            + f'<rect x="{x(item["smd"]) - side / 2:.1f}" y="{y - side / 2:.1f}" width="{side:.1f}" '
+            f'height="{side:.1f}" class="kb-forest-box"/>'
+            + _text(WIDTH - RIGHT_W + 8, y + 4, interval(item, "smd")) + "</g></a>"
+        )
     if pooled:
-        y = TOP + ROW_H * (len(rows_) + 0.5) + ROW_H / 2
+        y = TOP + ROW_H * (len(items) + 1)
         if pooled["pi_low"] is not None:
-            out.append(f'<line x1="{x(pooled["pi_low"]):.1f}" y1="{y:.1f}" x2="{x(pooled["pi_high"]):.1f}" y2="{y:.1f}" class="kb-forest-pi"/>')
-        points = f'{x(pooled["ci_low"]):.1f},{y:.1f} {x(pooled["estimate"]):.1f},{y - 8:.1f} {x(pooled["ci_high"]):.1f},{y:.1f} {x(pooled["estimate"]):.1f},{y + 8:.1f}'
-        out.append(f'<a href="{escape(pooled["href"])}"><g class="kb-forest-pooled">'
-                   f'<text x="4" y="{y + 4:.1f}">Pooled ({pooled["method"]}, k={pooled["k"]})</text>'
-                   f'<polygon points="{points}" class="kb-forest-diamond"/>'
-                   f'<text x="{WIDTH - RIGHT_W + 8}" y="{y + 4:.1f}">{number(pooled["estimate"])} [{number(pooled["ci_low"])}, {number(pooled["ci_high"])}]</text>'
-                   '</g></a>')
-    for tick in [-span, -span / 2, 0, span / 2, span]:
-        out.append(f'<line x1="{x(tick):.1f}" y1="{bottom}" x2="{x(tick):.1f}" y2="{bottom + 5}" class="kb-forest-axis"/>'
-                   f'<text x="{x(tick):.1f}" y="{bottom + 17}" text-anchor="middle">{number(tick, 1)}</text>')
-    out.append(f'<line x1="{LABEL_W}" y1="{bottom}" x2="{LABEL_W + plot_w}" y2="{bottom}" class="kb-forest-axis"/>'
-               f'<text x="{x(0) - 6:.1f}" y="{bottom + 36}" text-anchor="end" class="kb-forest-favours">\u2190 favours LDN</text>'
-               f'<text x="{x(0) + 6:.1f}" y="{bottom + 36}" class="kb-forest-favours">favours placebo \u2192</text></svg>')
+            out.append(_line(x(pooled["pi_low"]), y, x(pooled["pi_high"]), y, "kb-forest-pi"))
+        mid = x(pooled["estimate"])
+        diamond = f"{x(pooled['ci_low']):.1f},{y:.1f} {mid:.1f},{y - 8:.1f} {x(pooled['ci_high']):.1f},{y:.1f} {mid:.1f},{y + 8:.1f}"
+        out.append(
+            f'<a href="{escape(pooled["href"])}"><g class="kb-forest-pooled">'
+            + _text(4, y + 4, f"Pooled ({pooled['method']}, k={pooled['k']})")
+            + f'<polygon points="{diamond}" class="kb-forest-diamond"/>'
+            + _text(WIDTH - RIGHT_W + 8, y + 4, interval(pooled, "estimate")) + "</g></a>"
+        )
+    out.append(_line(LABEL_W, bottom, LABEL_W + plot_w, bottom, "kb-forest-axis"))
+    for tick in (-span, -span / 2, 0, span / 2, span):
+        out += [_line(x(tick), bottom, x(tick), bottom + 5, "kb-forest-axis"),
+                _text(x(tick), bottom + 17, number(tick, 1), anchor="middle")]
+    out += [_text(x(0) - 6, bottom + 36, "\u2190 favours LDN", "kb-forest-favours", "end"),
+            _text(x(0) + 6, bottom + 36, "favours placebo \u2192", "kb-forest-favours"), "</svg>"]
     return Markup("".join(out))
+
+
+def _text(x, y, content, css_class=None, anchor=None):
+    attributes = (f' class="{css_class}"' if css_class else "") + (f' text-anchor="{anchor}"' if anchor else "")
+    return f'<text x="{x:.1f}" y="{y:.1f}"{attributes}>{escape(content)}</text>'
+
+
+def _line(x1, y1, x2, y2, css_class):
+    return f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" class="{css_class}"/>'
 
 
 @hookimpl
