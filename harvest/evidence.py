@@ -416,7 +416,7 @@ def pool_outcome(db, outcome, method="REML", hartung_knapp=False, exclude=()):
     if not studies:
         raise synthesis.SynthesisError(f"no poolable {outcome} effects in kb.db")
     result = synthesis.meta_analysis(studies, method, hartung_knapp)
-    result.update({"outcome": outcome, "measure": "smd", "excluded": excluded,
+    result.update({"outcome": outcome, "measure": "smd", "sign": "negative favours LDN", "excluded": excluded,
                    "integrity_checked": bool(db["integrity_status"].exists() or "integrity_status" in db.view_names()),
                    "patients": sum(s["patients"] or 0 for s in studies)})
     rob = dict(db.execute("select key, judgement from risk_of_bias where domain = 'overall'").fetchall())

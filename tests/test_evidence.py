@@ -75,6 +75,7 @@ def test_pooled_tables_match_kb_pool(built):
     stored = db["pooled_estimates"].get(("pain_intensity", "REML"))
     printed = json.loads(invoke("pool", "--db", built, "--json").output)
     assert stored["k"] == printed["k"] == 4
+    assert printed["sign"] == "negative favours LDN"
     assert stored["estimate"] == pytest.approx(printed["estimate"])
     assert stored["certainty"] == printed["grade"]["certainty"]
     # one effect per trial: gamma's primary 12-week result, not its interim look
