@@ -291,6 +291,7 @@ def is_judged_rct(entry):
 
 def _rob_rows(entry, key):
     given = {item["domain"]: item for item in entry.get("risk_of_bias") or []}
+    given.setdefault("overall", _derived_overall(given))
     rows = []
     for domain in ROB_DOMAINS:
         item = given.get(domain, {})
@@ -300,6 +301,17 @@ def _rob_rows(entry, key):
             "source": item.get("source"), "checked": str(item["checked"]) if item.get("checked") else None,
         })
     return rows
+
+
+def _derived_overall(given):
+    """RoB 2's own rule for the overall judgement, applied only when all five domains are judged:
+    high if any domain is high, low if all are low, else some concerns. (RoB 2 also allows
+    'high' for several domains with some concerns; that needs a reviewer, so we do not infer it.)"""
+    judgements = [given[d]["judgement"] for d in ROB_DOMAINS[:-1] if d in given]
+    if len(judgements) < len(ROB_DOMAINS) - 1:
+        return {}
+    overall = "high" if "high" in judgements else "low" if set(judgements) == {"low"} else "some_concerns"
+    return {"judgement": overall, "reason": "derived from the five domain judgements by the RoB 2 rule"}
 
 
 def _meta_rows(db, entry, key):

@@ -219,3 +219,17 @@ def test_home_page_says_not_pooled_yet_and_why_when_fewer_than_two_trials_conver
     assert "Not pooled yet:" in page and "kb-forest" not in page
     assert "no: no SD reported to standardise the mean difference" in page
     assert "Omega O 2024" in page and "no: a median difference has no SD to standardise with" in page
+
+
+@pytest.mark.parametrize("domains, overall", [
+    ({"randomisation": "low", "deviations": "low", "missing_data": "low", "measurement": "low", "reporting": "low"}, "low"),
+    ({"randomisation": "low", "deviations": "some_concerns", "missing_data": "low", "measurement": "low", "reporting": "low"}, "some_concerns"),
+    ({"randomisation": "low", "deviations": "low", "missing_data": "high", "measurement": "low", "reporting": "low"}, "high"),
+    ({"randomisation": "low", "deviations": "low", "missing_data": "low", "measurement": "low"}, "not assessed"),
+])
+def test_overall_risk_of_bias_is_derived_only_from_all_five_domains(domains, overall):
+    entry = {"key": "k", "risk_of_bias": [{"domain": d, "judgement": j, "reason": "r", "source": "https://e.org",
+                                           "checked": "2026-12-01"} for d, j in domains.items()]}
+    rows = {row["domain"]: row for row in evidence._rob_rows(entry, "k")}
+    assert rows["overall"]["judgement"] == overall
+    assert (rows["overall"]["reason"] or "").startswith("derived") == (overall != "not assessed")
