@@ -404,24 +404,30 @@ def read_csv(path):
     """Studies from a CSV with columns study, yi, vi (metafor's names) and optional year.
 
     Raises SynthesisError naming the file and row of the first problem."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"study", "yi", "vi"} - set(reader.fieldnames or [])
-        if missing:
-            raise SynthesisError(f"{path}: missing column(s) {', '.join(sorted(missing))}; need study,yi,vi")
-        studies = []
-        for line, row in enumerate(reader, 2):
-            try:
-                study = {"study": row["study"].strip(), "yi": float(row["yi"]), "vi": float(row["vi"])}
-                if row.get("year") not in (None, ""):
-                    study["year"] = int(row["year"])
-            except (TypeError, ValueError):
-                raise SynthesisError(f"{path}, row {line}: yi and vi must be numbers (and year a whole number)") from None
-            if not study["study"]:
-                raise SynthesisError(f"{path}, row {line}: empty study label")
-            if not (math.isfinite(study["yi"]) and math.isfinite(study["vi"]) and study["vi"] > 0):
-                raise SynthesisError(f"{path}, row {line}: yi must be finite and vi positive")
-            studies.append(study)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: spreadsheets add a BOM
+            return _studies_from_rows(path, csv.DictReader(handle))
+    except UnicodeDecodeError:
+        raise SynthesisError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
+
+
+def _studies_from_rows(path, reader):
+    missing = {"study", "yi", "vi"} - set(reader.fieldnames or [])
+    if missing:
+        raise SynthesisError(f"{path}: missing column(s) {', '.join(sorted(missing))}; need study,yi,vi")
+    studies = []
+    for line, row in enumerate(reader, 2):
+        try:
+            study = {"study": (row["study"] or "").strip(), "yi": float(row["yi"]), "vi": float(row["vi"])}
+            if row.get("year") not in (None, ""):
+                study["year"] = int(row["year"])
+        except (TypeError, ValueError):
+            raise SynthesisError(f"{path}, row {line}: yi and vi must be numbers (and year a whole number)") from None
+        if not study["study"]:
+            raise SynthesisError(f"{path}, row {line}: empty study label")
+        if not (math.isfinite(study["yi"]) and math.isfinite(study["vi"]) and study["vi"] > 0):
+            raise SynthesisError(f"{path}, row {line}: yi must be finite and vi positive")
+        studies.append(study)
     if not studies:
         raise SynthesisError(f"{path}: no studies")
     return studies

@@ -144,6 +144,8 @@ def test_kb_pool_csv_reproduces_metafor(tmp_path):
     ("study,yi,vi\nA,0.1,0.2\nB,x,0.1\n", "row 3: yi and vi must be numbers"),
     ("study,yi,vi\nA,0.1,-0.2\n", "row 2: yi must be finite and vi positive"),
     ("study,yi,vi\n", "no studies"),
+    ("study,yi,vi\nA,0.1\n", "row 2: yi and vi must be numbers"),
+    ("study,yi,vi\n,0.1,0.2\n", "row 2: empty study label"),
 ])
 def test_bad_csv_gets_one_line_naming_file_and_row(tmp_path, content, message):
     path = tmp_path / "mine.csv"
@@ -152,6 +154,15 @@ def test_bad_csv_gets_one_line_naming_file_and_row(tmp_path, content, message):
     assert result.exit_code == 1
     assert "mine.csv" in result.output and message in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_csv_from_a_spreadsheet_with_bom_is_read_and_latin1_is_named(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\ufeffstudy,yi,vi\nA,0.1,0.2\nB,0.3,0.1\n".encode("utf-8"))
+    assert json.loads(invoke("pool", "--input", path, "--json").output)["k"] == 2
+    path.write_bytes("study,yi,vi\nM\xfcller,0.1,0.2\n".encode("latin-1"))
+    result = invoke("pool", "--input", path)
+    assert result.exit_code == 1 and "excel.csv: not UTF-8 text" in result.output
 
 
 def test_pool_needs_exactly_one_source(built, tmp_path):
