@@ -103,6 +103,13 @@ def test_hartung_knapp_by_hand():
     assert plain["se"] == pytest.approx(math.sqrt(1 / 17.5), abs=1e-9)
 
 
+def test_reml_with_equal_variances_has_its_closed_form():
+    # With equal v, REML's tau^2 is the sample variance (ddof 1) minus v: here mean 0.75,
+    # squared deviations 14.75, / 3 = 4.916667, minus 0.01 = 4.906667. Homogeneous effects give 0.
+    assert synthesis.pool([-2, 2, 0, 3], [0.01] * 4, "REML")["tau2"] == pytest.approx(4.906667, abs=1e-6)
+    assert synthesis.pool([0.1, 0.1, 0.1], [0.1, 0.2, 0.4], "REML")["tau2"] == 0
+
+
 def test_prediction_interval_uses_t_with_k_minus_2_df():
     studies = bcg_log_risk_ratios()
     result = synthesis.pool([s["yi"] for s in studies], [s["vi"] for s in studies], "REML")
