@@ -49,3 +49,4 @@ publish: install
 
 screenshots: install
 	$(PY) tests/test_browser.py $(DB) docs
+	$(PY) tests/test_browser_evidence.py $(DB) docs

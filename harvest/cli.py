@@ -11,11 +11,12 @@ import click
 import yaml
 from tqdm import tqdm
 
-from . import crossref, ctgov, curate, fetch, findings, http, parse, pipeline, refs, site, store, tag
+from . import crossref, ctgov, curate, evidence, fetch, findings, http, parse, pipeline, refs, site, store, synthesis, tag
 from .dois import read_doi_lines
 
 DEFAULT_SOURCES = Path(__file__).parent / "sources.yml"
-HANDLED = (fetch.EutilsError, http.HttpError, curate.CurationError, parse.ParseError, OSError, yaml.YAMLError)
+HANDLED = (fetch.EutilsError, http.HttpError, curate.CurationError, parse.ParseError, synthesis.SynthesisError,
+           OSError, yaml.YAMLError)
 
 def db_option(help_text):
     return click.option("--db", "db_path", default="kb.db", show_default=True,
@@ -161,12 +162,52 @@ def build(db_path, curated_dir):
             raise curate.CurationError(problems)
         with pipeline.atomic_database(db_path) as db:
             summary = pipeline.build(db, entries)
-            counts = {t: db[t].count for t in ("papers", "tags", "curated_entries", "trials", "links")}
+            counts = {t: db[t].count for t in ("papers", "tags", "curated_entries", "trials", "links", "effects",
+                                                "pooled_estimates")}
     except HANDLED as error:
         raise click.ClickException(f"{error}  ({db_path} left unchanged)")
     click.echo(", ".join(f"{table}: {count}" for table, count in counts.items()))
     for pmid, reason in summary.skipped:
         click.echo(f"skipped PMID {pmid}: {reason}")
+
+
+@cli.command("pool")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False),
+              help="Pool the effects stored in this kb.db (see --outcome).")
+@click.option("--input", "input_csv", type=click.Path(dir_okay=False),
+              help="Pool a CSV with columns study,yi,vi (optional year) instead of kb.db.")
+@click.option("--outcome", default=evidence.PAIN, show_default=True,
+              help="Outcome vocabulary value to pool from kb.db.")
+@click.option("--method", type=click.Choice(synthesis.METHODS), default="REML", show_default=True,
+              help="tau^2 estimator: REML or DerSimonian-Laird.")
+@click.option("--hartung-knapp", is_flag=True, help="Hartung-Knapp t-based CI for the pooled estimate.")
+@click.option("--exclude", multiple=True, metavar="KEY",
+              help="Leave out a curated entry key, trial key or effect_id (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def pool(db_path, input_csv, outcome, method, hartung_knapp, exclude, as_json):
+    """Random-effects meta-analysis: pooled estimate, prediction interval, I2, Q, weights,
+    leave-one-out and cumulative by year.
+
+    From kb.db, each trial's effect on the SMD scale (negative favours LDN); papers retracted
+    per integrity_status are left out. From a CSV, any effects and variances (metafor's yi, vi).
+
+    \b
+    Examples:
+        kb pool --db kb.db --outcome pain_intensity --json
+        kb pool --input my-studies.csv --method DL
+    """
+    if bool(db_path) == bool(input_csv):
+        raise click.UsageError("give exactly one of --db or --input")
+    try:
+        if input_csv:
+            result = synthesis.meta_analysis(synthesis.read_csv(input_csv), method, hartung_knapp)
+        else:
+            if not Path(db_path).exists():
+                raise click.ClickException(f"{db_path}: no such database")
+            result = evidence.pool_outcome(store.open_readonly(db_path), outcome, method, hartung_knapp, exclude)
+    except (synthesis.SynthesisError, OSError, UnicodeDecodeError) as error:
+        raise click.ClickException(str(error))
+    click.echo(json.dumps(result, indent=2, ensure_ascii=False) if as_json else synthesis.format_report(result))
 
 
 @cli.command("tag-text")

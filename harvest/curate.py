@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from . import store
+from . import evidence, store
 from .dois import DOI_PATTERN
 from .parse import safe_html
 from .relations import CURATED_RELATIONS
@@ -116,6 +116,7 @@ def validate(entries, vocabulary):
         direction = entry.get("result_direction")
         if direction and direction not in DIRECTIONS:
             problems.append(f"{where}: unknown result_direction {direction!r}")
+        problems += evidence.validate_entry(entry, vocabulary)
     for entry in entries:
         where = f"{entry.get('_file')}: {entry.get('key')}"
         for link in entry.get("related") or []:
@@ -126,7 +127,7 @@ def validate(entries, vocabulary):
         for included in entry.get("includes") or []:
             if included not in keys:
                 problems.append(f"{where}: included key {included!r} does not exist")
-    return problems + registry_fact_problems(entries, vocabulary)
+    return problems + registry_fact_problems(entries, vocabulary) + evidence.validate_links(entries)
 
 
 def _registry_ids(entry):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import crossref, curate, fetch, integrity, parse, search, store, tag
+from . import crossref, curate, evidence, fetch, integrity, parse, search, store, tag
 from .dois import DOIInput, looks_truncated, read_doi_lines
 
 
@@ -360,7 +360,8 @@ def tag_papers(db):
 
 def build(db, curated_entries):
     """Rebuild every derived table offline: raw PubMed XML, curated entries, stored registry
-    and Crossref JSON, then tags."""
+    and Crossref JSON, tags, the search index, then the evidence synthesis (effects, risk of
+    bias, meta-analyses, pooled estimates)."""
     summary = Summary()
     for pmid, xml in db.execute("select pmid, xml from raw_records").fetchall():
         records, skipped = parse.parse_pubmed_xml(xml)
@@ -373,6 +374,7 @@ def build(db, curated_entries):
     integrity.rebuild(db)
     tag_papers(db)
     search.refresh(db)
+    evidence.build(db, curated_entries, curate.paper_key)
     return summary
 
 

@@ -704,3 +704,20 @@ VIEWS.update({
         REGISTRATION_VS_PUBLICATION,
     ),
 })
+# Published pooled estimates beside ours as trials accrued (evidence.py writes both tables).
+POOLED_OVER_TIME = """
+select m.year, 'published' as kind, m.key, c.citation as label, m.outcome, m.measure, m.k,
+       m.estimate, m.ci_low, m.ci_high, m.source
+from meta_analyses m
+left join papers c on c.pmid = m.pmid
+where m.estimate is not null
+union all
+select c.year, 'kb.db cumulative' as kind, c.added_effect_id as key,
+       'our REML pool after adding ' || c.added as label, c.outcome, 'smd' as measure, c.k,
+       c.estimate, c.ci_low, c.ci_high, null as source
+from pooled_cumulative c
+where c.method = 'REML'
+order by 1, 2
+"""
+
+VIEWS["pooled_over_time"] = (["meta_analyses", "pooled_cumulative", "papers"], POOLED_OVER_TIME)

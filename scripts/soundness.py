@@ -16,6 +16,11 @@ CHECKS = {
     "search covers every paper": "select (select count(*) from search_texts) = (select count(*) from papers)",
     "search answers": "select count(*) > 0 from search_texts_fts where search_texts_fts match 'naltrexone'",
     "labels view present": "select count(*) > 0 from labels",
+    "every effect has its source page": "select count(*) = 0 from effects where coalesce(source, '') = ''",
+    "every pooled trial traces to an effects row": (
+        "select count(*) = 0 from pooled_studies s left join effects e on e.effect_id = s.effect_id "
+        "where e.effect_id is null"
+    ),
 }
 
 

@@ -1,0 +1,473 @@
+"""Numbers from the curated files, and what `kb build` computes from them.
+
+- validate `effects:`, `risk_of_bias:` and `meta_analysis:` on curated entries (field names in
+  harvest/curated/README.md);
+- load the `effects` (with each row's SMD and derivation, or why it is not poolable),
+  `risk_of_bias` (every RCT x RoB 2 domain) and `meta_analyses` tables;
+- pool each outcome (synthesis.py) and write `pooled_estimates`, `pooled_studies`,
+  `pooled_leave_one_out`, `pooled_cumulative` and `certainty`.
+
+Everything is rebuilt from the curated entries on each build, so re-runs are idempotent.
+"""
+
+import json
+import math
+
+from . import store, synthesis
+
+MEASURES = {"md", "smd", "median_difference", "percent_change_difference", "rr", "or", "irr", "rd", "responders"}
+POPULATIONS = {"itt", "per_protocol", "complete_case"}
+FAVOURS = {"ldn", "comparator", "neither"}
+ROB_DOMAINS = ["randomisation", "deviations", "missing_data", "measurement", "reporting", "overall"]
+ROB_JUDGEMENTS = {"low", "some_concerns", "high"}
+NOT_ASSESSED = "not assessed"
+# RoB 2 judges a trial's reported result: a protocol has none, and a secondary analysis is judged
+# with its trial's main report, so neither gets rows of its own.
+NOT_JUDGED_DESIGNS = {"protocol", "secondary_analysis"}
+NUMBER_FIELDS = [
+    "timepoint_weeks", "estimate", "ci_low", "ci_high", "p_value", "mean_ldn", "sd_ldn",
+    "mean_comparator", "sd_comparator", "sd",
+]
+COUNT_FIELDS = ["n_ldn", "n_comparator", "events_ldn", "events_comparator"]
+TEXT_FIELDS = ["contrast", "instrument", "p_value_text", "reported"]
+POOLED_FIELDS = ["estimate", "ci_low", "ci_high", "i2", "p_value"]
+# Links that make a later paper part of a published meta-analysis's story.
+LATER_RELATIONS = ("correction_of", "comment_on", "reply_to", "reanalysis_of")
+PUBMED_LATER = ("ErratumIn", "CommentIn", "RetractionIn", "ExpressionOfConcernIn", "UpdateIn",
+                "PartialRetractionIn", "CorrectedandRepublishedIn")
+# The outcome the home page and `kb pool` lead with.
+PAIN = "pain_intensity"
+
+TABLES = {
+    "effects": (
+        {
+            "effect_id": str, "key": str, "pmid": str, "trial_key": str, "outcome": str,
+            "timepoint_weeks": float, "contrast": str, "instrument": str, "measure": str,
+            "estimate": float, "ci_low": float, "ci_high": float, "p_value": float,
+            "p_value_text": str, "n_ldn": int, "n_comparator": int, "mean_ldn": float,
+            "sd_ldn": float, "mean_comparator": float, "sd_comparator": float,
+            "events_ldn": int, "events_comparator": int, "sd": float, "population": str,
+            "favours": str, "is_primary": int, "reported": str, "source": str, "checked": str,
+            "crossover": int, "smd": float, "smd_se": float, "derivation": str, "poolable": int,
+            "not_poolable_reason": str,
+        },
+        "effect_id",
+        {"pmid": ("papers", "pmid")},
+    ),
+    "risk_of_bias": (
+        {"key": str, "pmid": str, "domain": str, "judgement": str, "reason": str, "source": str,
+         "checked": str},
+        ("key", "domain"),
+        {"pmid": ("papers", "pmid")},
+    ),
+    "meta_analyses": (
+        {
+            "key": str, "position": int, "pmid": str, "year": int, "search_date": str,
+            "included": str, "included_verified": int, "included_text": str, "conclusion": str,
+            "outcome": str, "label": str, "measure": str, "k": int, "n": int, "estimate": float,
+            "ci_low": float, "ci_high": float, "i2": float, "p_value": float, "p_value_text": str,
+            "source": str,
+            "checked": str, "later": str,
+        },
+        ("key", "position"),
+        {"pmid": ("papers", "pmid")},
+    ),
+    "pooled_estimates": (
+        {
+            "outcome": str, "method": str, "measure": str, "k": int, "patients": int,
+            "estimate": float, "se": float, "ci_low": float, "ci_high": float, "pi_low": float,
+            "pi_high": float, "tau2": float, "i2": float, "q": float, "q_df": int, "q_p": float,
+            "p_value": float, "certainty": str, "effect_ids": str, "excluded": str,
+        },
+        ("outcome", "method"),
+        {},
+    ),
+    "pooled_studies": (
+        {"outcome": str, "method": str, "effect_id": str, "study": str, "key": str, "pmid": str,
+         "year": int, "smd": float, "smd_se": float, "ci_low": float, "ci_high": float,
+         "weight": float, "patients": int, "source": str},
+        ("outcome", "method", "effect_id"),
+        {},
+    ),
+    "pooled_leave_one_out": (
+        {"outcome": str, "method": str, "omitted_effect_id": str, "omitted": str, "k": int,
+         "estimate": float, "se": float, "ci_low": float, "ci_high": float, "tau2": float,
+         "i2": float},
+        ("outcome", "method", "omitted_effect_id"),
+        {},
+    ),
+    "pooled_cumulative": (
+        {"outcome": str, "method": str, "step": int, "year": int, "added_effect_id": str,
+         "added": str, "k": int, "estimate": float, "se": float, "ci_low": float,
+         "ci_high": float, "tau2": float, "i2": float},
+        ("outcome", "method", "step"),
+        {},
+    ),
+    "certainty": (
+        {"outcome": str, "method": str, "domain": str, "downgrade": int, "reason": str},
+        ("outcome", "method", "domain"),
+        {},
+    ),
+}
+store.register(tables=TABLES)
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def validate_entry(entry, vocabulary):
+    """Problems in one entry's effects, risk_of_bias and meta_analysis, as readable lines."""
+    where = f"{entry.get('_file')}: {entry.get('key')}"
+    problems = []
+    effects = entry.get("effects") or []
+    if not isinstance(effects, list):
+        return [f"{where}: effects must be a list"]
+    for index, effect in enumerate(effects, 1):
+        problems += [f"{where}: effects[{index}]: {p}" for p in _effect_problems(effect, vocabulary)]
+    rob = entry.get("risk_of_bias") or []
+    if rob and not is_judged_rct(entry):
+        problems.append(f"{where}: risk_of_bias is for reports of RCTs (design rct, not protocol or secondary_analysis)")
+    seen = set()
+    for index, item in enumerate(rob if isinstance(rob, list) else [None], 1):
+        label = f"{where}: risk_of_bias[{index}]"
+        if not isinstance(item, dict):
+            problems.append(f"{label}: expected {{domain, judgement, reason, source, checked}}")
+            continue
+        if item.get("domain") not in ROB_DOMAINS:
+            problems.append(f"{label}: domain must be one of {', '.join(ROB_DOMAINS)}, not {item.get('domain')!r}")
+        if item.get("domain") in seen:
+            problems.append(f"{label}: domain {item['domain']} given twice")
+        seen.add(item.get("domain"))
+        if item.get("judgement") not in ROB_JUDGEMENTS:
+            problems.append(f"{label}: judgement must be low, some_concerns or high, not {item.get('judgement')!r}")
+        if not item.get("reason"):
+            problems.append(f"{label}: needs a reason")
+        problems += [f"{label}: {p}" for p in _source_problems(item)]
+    meta = entry.get("meta_analysis")
+    if meta is not None:
+        problems += [f"{where}: meta_analysis: {p}" for p in _meta_problems(meta, vocabulary)]
+    return problems
+
+
+def validate_links(entries):
+    """Keys named in meta_analysis.included must exist."""
+    keys = {entry.get("key") for entry in entries}
+    return [
+        f"{entry.get('_file')}: {entry['key']}: meta_analysis: included key {included!r} does not exist"
+        for entry in entries if isinstance(entry.get("meta_analysis"), dict)
+        for included in entry["meta_analysis"].get("included") or [] if included not in keys
+    ]
+
+
+def _effect_problems(effect, vocabulary):
+    if not isinstance(effect, dict):
+        return ["expected a mapping of effect fields"]
+    problems = []
+    if effect.get("outcome") not in vocabulary["outcome"]:
+        problems.append(f"unknown outcome {effect.get('outcome')!r}")
+    if effect.get("measure") not in MEASURES:
+        problems.append(f"measure must be one of {', '.join(sorted(MEASURES))}, not {effect.get('measure')!r}")
+    for field in NUMBER_FIELDS:
+        if effect.get(field) is not None and not _is_number(effect[field]):
+            problems.append(f"{field} must be a number, not {effect[field]!r}")
+    for field in COUNT_FIELDS:
+        value = effect.get(field)
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            problems.append(f"{field} must be a whole number, not {value!r}")
+    if problems:
+        return problems
+    low, estimate, high = effect.get("ci_low"), effect.get("estimate"), effect.get("ci_high")
+    if (low is None) != (high is None):
+        problems.append("give both ci_low and ci_high, or neither")
+    elif low is not None and not (low <= high and (estimate is None or low <= estimate <= high)):
+        problems.append(f"CI {low} to {high} does not contain the estimate {estimate}")
+    if effect.get("p_value") is not None and not 0 <= effect["p_value"] <= 1:
+        problems.append(f"p_value {effect['p_value']} is not between 0 and 1")
+    for field in ("sd", "sd_ldn", "sd_comparator"):
+        if effect.get(field) is not None and effect[field] <= 0:
+            problems.append(f"{field} must be positive")
+    if effect.get("population") is not None and effect["population"] not in POPULATIONS:
+        problems.append(f"population must be itt, per_protocol or complete_case, not {effect['population']!r}")
+    if effect.get("favours") is not None and effect["favours"] not in FAVOURS:
+        problems.append(f"favours must be ldn, comparator or neither, not {effect['favours']!r}")
+    if not effect.get("reported"):
+        problems.append("needs `reported` (what was reported, our words)")
+    return problems + _source_problems(effect)
+
+
+def _meta_problems(meta, vocabulary):
+    if not isinstance(meta, dict):
+        return ["expected a mapping"]
+    problems = []
+    for index, pooled in enumerate(meta.get("pooled") or [], 1):
+        label = f"pooled[{index}]"
+        if not isinstance(pooled, dict):
+            problems.append(f"{label}: expected a mapping")
+            continue
+        if pooled.get("outcome") not in vocabulary["outcome"]:
+            problems.append(f"{label}: unknown outcome {pooled.get('outcome')!r}")
+        if pooled.get("measure") not in MEASURES:
+            problems.append(f"{label}: unknown measure {pooled.get('measure')!r}")
+        for field in POOLED_FIELDS:
+            if pooled.get(field) is not None and not _is_number(pooled[field]):
+                problems.append(f"{label}: {field} must be a number, not {pooled[field]!r}")
+        problems += [f"{label}: {p}" for p in _source_problems(pooled)]
+    return problems
+
+
+def _source_problems(item):
+    problems = []
+    if not str(item.get("source") or "").startswith(("http://", "https://")):
+        problems.append("needs a source URL")
+    if not item.get("checked"):
+        problems.append("needs the date the source was checked")
+    return problems
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def build(db, entries, paper_key):
+    """Load effects, risk of bias and meta-analyses from `entries`, then pool every outcome.
+
+    `paper_key(entry)` is curate.paper_key (passed in: curate imports this module)."""
+    publications = [e for e in entries if e.get("type") == "publication"]
+    trial_ids = {e["key"]: str(e["registry_id"]) for e in entries if e.get("type") == "trial"}
+    with db.conn:
+        for table in TABLES:
+            db.execute(f"delete from {table}")
+    db["effects"].insert_all(
+        [row for e in publications for row in _effect_rows(e, paper_key(e), trial_ids)], pk="effect_id"
+    )
+    db["risk_of_bias"].insert_all(
+        [row for e in publications if is_judged_rct(e) for row in _rob_rows(e, paper_key(e))],
+        pk=("key", "domain"),
+    )
+    db["meta_analyses"].insert_all(
+        [row for e in publications if isinstance(e.get("meta_analysis"), dict)
+         for row in _meta_rows(db, e, paper_key(e))],
+        pk=("key", "position"),
+    )
+    for outcome in _poolable_outcomes(db):
+        # two trials at least, counted after exclusions (a retracted paper's result drops out)
+        if len(studies_for(db, outcome)[0]) >= 2:
+            for method in synthesis.METHODS:
+                save_pooled(db, outcome, method)
+
+
+def _effect_rows(entry, key, trial_ids):
+    crossover = "crossover" in (entry.get("design") or [])
+    trial_key = next(
+        (trial_ids[r["key"]] for r in entry.get("related") or []
+         if r.get("relation") == "reports_trial" and r.get("key") in trial_ids),
+        (entry.get("registry_ids") or [entry["key"]])[0],
+    )
+    rows = []
+    for index, effect in enumerate(entry.get("effects") or [], 1):
+        converted = synthesis.to_smd(effect, crossover=crossover)
+        variance = converted.get("smd_variance")
+        rows.append({
+            "effect_id": f"{entry['key']}#{index}", "key": entry["key"], "pmid": key,
+            "trial_key": str(trial_key), "outcome": effect["outcome"],
+            **{f: effect.get(f) for f in NUMBER_FIELDS + COUNT_FIELDS + TEXT_FIELDS},
+            "measure": effect["measure"], "population": effect.get("population"),
+            "favours": effect.get("favours"), "is_primary": int(bool(effect.get("primary"))),
+            "source": effect["source"], "checked": str(effect["checked"]), "crossover": int(crossover),
+            "smd": converted.get("smd"), "smd_se": math.sqrt(variance) if variance else None,
+            "derivation": converted.get("derivation"), "poolable": int("smd" in converted),
+            "not_poolable_reason": converted.get("not_poolable"),
+        })
+    return rows
+
+
+def is_judged_rct(entry):
+    design = set(entry.get("design") or [])
+    return "rct" in design and not design & NOT_JUDGED_DESIGNS
+
+
+def _rob_rows(entry, key):
+    given = {item["domain"]: item for item in entry.get("risk_of_bias") or []}
+    given.setdefault("overall", _derived_overall(given))
+    rows = []
+    for domain in ROB_DOMAINS:
+        item = given.get(domain, {})
+        rows.append({
+            "key": entry["key"], "pmid": key, "domain": domain,
+            "judgement": item.get("judgement", NOT_ASSESSED), "reason": item.get("reason"),
+            "source": item.get("source"), "checked": str(item["checked"]) if item.get("checked") else None,
+        })
+    return rows
+
+
+def _derived_overall(given):
+    """RoB 2's own rule for the overall judgement, applied only when all five domains are judged:
+    high if any domain is high, low if all are low, else some concerns. (RoB 2 also allows
+    'high' for several domains with some concerns; that needs a reviewer, so we do not infer it.)"""
+    judgements = [given[d]["judgement"] for d in ROB_DOMAINS[:-1] if d in given]
+    if len(judgements) < len(ROB_DOMAINS) - 1:
+        return {}
+    overall = "high" if "high" in judgements else "low" if set(judgements) == {"low"} else "some_concerns"
+    return {"judgement": overall, "reason": "derived from the five domain judgements by the RoB 2 rule"}
+
+
+def _meta_rows(db, entry, key):
+    meta = entry["meta_analysis"]
+    later = _later_papers(db, key)
+    shared = {
+        "key": entry["key"], "pmid": key, "year": entry.get("year"),
+        "search_date": str(meta["search_date"]) if meta.get("search_date") else None,
+        "included": json.dumps(meta["included"]) if meta.get("included") else None,
+        "included_verified": int(bool(meta.get("included"))), "included_text": meta.get("included_text"),
+        "conclusion": meta.get("conclusion"), "later": json.dumps(later),
+    }
+    pooled = meta.get("pooled") or [{}]
+    return [
+        {**shared, "position": position, "outcome": p.get("outcome"), "label": p.get("label"),
+         "measure": p.get("measure"), "k": p.get("k"), "n": p.get("n"),
+         "p_value_text": p.get("p_value_text"), **{f: p.get(f) for f in POOLED_FIELDS},
+         "source": p.get("source"), "checked": str(p["checked"]) if p.get("checked") else None}
+        for position, p in enumerate(pooled, 1)
+    ]
+
+
+def _later_papers(db, key):
+    """Corrections, comments, replies and re-analyses of a paper: curated links and PubMed's."""
+    rows = db.execute(
+        f"select relation, from_key from links where to_key = ? and relation in "
+        f"({', '.join('?' * len(LATER_RELATIONS))}) order by from_key",
+        [key, *LATER_RELATIONS],
+    ).fetchall()
+    rows += db.execute(
+        f"select ref_type, ref_pmid from comments_corrections where pmid = ? and ref_pmid is not null "
+        f"and ref_type in ({', '.join('?' * len(PUBMED_LATER))}) order by ref_pmid",
+        [key, *PUBMED_LATER],
+    ).fetchall()
+    return [{"relation": relation, "pmid": other} for relation, other in rows]
+
+
+def _poolable_outcomes(db):
+    return [row[0] for row in db.execute("select distinct outcome from effects where poolable order by outcome")]
+
+
+# --- pooling from kb.db -------------------------------------------------------------------
+
+
+def retracted_papers(db):
+    """Paper keys whose integrity status is `retracted`, when kb.db has `integrity_status`."""
+    if not (db["integrity_status"].exists() or "integrity_status" in db.view_names()):
+        return set()
+    return {row[0] for row in db.execute("select pmid from integrity_status where status = 'retracted'")}
+
+
+def studies_for(db, outcome, exclude=()):
+    """One poolable effect per trial for `outcome`, and what was left out with why.
+
+    Per trial the primary analysis wins, then ITT, then the latest timepoint."""
+    retracted = retracted_papers(db)
+    cursor = db.execute(
+        "select e.*, coalesce(c.year, p.year) as year, c.authors, p.first_author, "
+        "c.comparator, c.population as studied from effects e "
+        "left join curated_entries c on c.key = e.key left join papers p on p.pmid = e.pmid "
+        "where e.outcome = ? order by e.effect_id",
+        [outcome],
+    )
+    columns = [c[0] for c in cursor.description]
+    rows = [dict(zip(columns, values)) for values in cursor.fetchall()]
+    excluded, chosen = [], {}
+    for row in rows:
+        if row["key"] in exclude or row["effect_id"] in exclude or row["trial_key"] in exclude:
+            excluded.append({"effect_id": row["effect_id"], "reason": "excluded on request"})
+        elif row["pmid"] in retracted:
+            excluded.append({"effect_id": row["effect_id"], "reason": "paper retracted"})
+        elif not row["poolable"]:
+            excluded.append({"effect_id": row["effect_id"], "reason": row["not_poolable_reason"]})
+        else:
+            rank = (row["is_primary"], row["population"] == "itt", row["timepoint_weeks"] or 0)
+            current = chosen.get(row["trial_key"])
+            if current is None or rank > current[0]:
+                if current:
+                    excluded.append({"effect_id": current[1]["effect_id"], "reason": "another analysis of the same trial was chosen"})
+                chosen[row["trial_key"]] = (rank, row)
+            else:
+                excluded.append({"effect_id": row["effect_id"], "reason": "another analysis of the same trial was chosen"})
+    studies, labels = [], set()
+    for _, row in sorted(chosen.values(), key=lambda item: (item[1]["year"] or 0, item[1]["key"])):
+        label = _label(row)
+        label = label if label not in labels else f"{label} ({row['key']})"
+        labels.add(label)
+        studies.append({
+            "study": label, "yi": row["smd"], "vi": row["smd_se"] ** 2, "year": row["year"],
+            "effect_id": row["effect_id"], "key": row["key"], "pmid": row["pmid"],
+            "source": row["source"], "patients": _patients(row), "comparator": row["comparator"],
+            "population": row["studied"],
+        })
+    return studies, excluded
+
+
+def _label(row):
+    first = row["first_author"] or (row["authors"] or row["key"]).split(",")[0]
+    surname = first.rsplit(" ", 1)[0] if " " in first else first
+    return f"{surname} {row['year']}" if row["year"] else surname
+
+
+def _patients(row):
+    if row["crossover"]:
+        return row["n_ldn"] or row["n_comparator"]
+    return (row["n_ldn"] or 0) + (row["n_comparator"] or 0) or None
+
+
+def pool_outcome(db, outcome, method="REML", hartung_knapp=False, exclude=()):
+    """The `kb pool --db` result: meta-analysis of one outcome, with sources and exclusions."""
+    if not db["effects"].exists():
+        raise synthesis.SynthesisError("this database has no effects table; run kb build first")
+    studies, excluded = studies_for(db, outcome, exclude)
+    if not studies:
+        raise synthesis.SynthesisError(f"no poolable {outcome} effects in kb.db")
+    result = synthesis.meta_analysis(studies, method, hartung_knapp)
+    result.update({"outcome": outcome, "measure": "smd", "sign": "negative favours LDN", "excluded": excluded,
+                   "integrity_checked": bool(db["integrity_status"].exists() or "integrity_status" in db.view_names()),
+                   "patients": sum(s["patients"] or 0 for s in studies)})
+    rob = dict(db.execute("select key, judgement from risk_of_bias where domain = 'overall'").fetchall())
+    trials = [{**s, "n": s["patients"], "rob_overall": rob.get(s["key"]) if rob.get(s["key"]) != NOT_ASSESSED else None}
+              for s in result["studies"]]
+    unpublished = [row[0] for row in db.execute(
+        "select registry_id from trials where published = 0 and status = 'completed' order by registry_id")]
+    result["grade"] = synthesis.grade(result, trials, unpublished)
+    return result
+
+
+def save_pooled(db, outcome, method):
+    """Write one outcome's pooled result, studies, leave-one-out, cumulative and certainty."""
+    result = pool_outcome(db, outcome, method)
+    where = {"outcome": outcome, "method": method}
+    db["pooled_estimates"].insert({
+        **where, "measure": "smd", "patients": result["patients"],
+        **{f: result[f] for f in ("k", "estimate", "se", "ci_low", "ci_high", "pi_low", "pi_high",
+                                  "tau2", "i2", "q", "q_df", "q_p", "p_value")},
+        "certainty": result["grade"]["certainty"],
+        "effect_ids": json.dumps([s["effect_id"] for s in result["studies"]]),
+        "excluded": json.dumps(result["excluded"]),
+    }, pk=("outcome", "method"))
+    z = 1.959963984540054
+    db["pooled_studies"].insert_all([
+        {**where, "effect_id": s["effect_id"], "study": s["study"], "key": s["key"], "pmid": s["pmid"],
+         "year": s["year"], "smd": s["yi"], "smd_se": s["se"], "ci_low": s["yi"] - z * s["se"],
+         "ci_high": s["yi"] + z * s["se"], "weight": s["weight"], "patients": s["patients"],
+         "source": s["source"]}
+        for s in result["studies"]], pk=("outcome", "method", "effect_id"))
+    ids = {s["study"]: s["effect_id"] for s in result["studies"]}
+    db["pooled_leave_one_out"].insert_all([
+        {**where, "omitted_effect_id": ids[r["omitted"]], **r} for r in result["leave_one_out"]],
+        pk=("outcome", "method", "omitted_effect_id"))
+    db["pooled_cumulative"].insert_all([
+        {**where, "added_effect_id": ids[r["added"]], **r} for r in result["cumulative"]],
+        pk=("outcome", "method", "step"))
+    db["certainty"].insert_all(
+        [{**where, **d} for d in result["grade"]["domains"]]
+        + [{**where, "domain": "overall", "downgrade": sum(d["downgrade"] for d in result["grade"]["domains"]),
+            "reason": f"Starts high (randomised trials); {result['grade']['certainty']} after downgrades."}],
+        pk=("outcome", "method", "domain"))

@@ -1,0 +1,468 @@
+"""Evidence synthesis: effect sizes on one scale, random-effects pooling, GRADE-style certainty.
+
+Pure functions over numbers and dicts; no database. `evidence.py` feeds them from kb.db.
+
+Sign convention: a standardised mean difference (SMD) is LDN minus comparator on a scale where
+lower is better, so a NEGATIVE SMD FAVOURS LDN. A result on a higher-is-better scale is flipped.
+
+Formulas (the numbered sources are named where used):
+- SMD: Hedges' g = J * MD / SD, J = 1 - 3 / (4 * df - 1) (Cochrane Handbook 6.5.1.2; Borenstein
+  et al., Introduction to Meta-Analysis, ch. 4).
+- SE of a mean difference from a 95% CI: (upper - lower) / (2 * t(0.975, df)), and from an exact
+  p-value: |MD| / t(1 - p/2, df) (Cochrane Handbook 6.5.2.2-6.5.2.3, t rather than z for small trials).
+- Crossover trials (Cochrane Handbook 23.2.7): the SE comes from the paired (within-person)
+  analysis; the SMD divides by the between-person SD, and its variance is
+  (1/N + g^2 / (2N)) * 2(1 - r), with 2(1 - r) = N * (SE_MD / SD)^2 implied by the paired SE.
+- Random effects: REML by Fisher scoring, or DerSimonian-Laird; I^2 from tau^2 as metafor
+  computes it; optional Hartung-Knapp(-Sidik-Jonkman) t-based CI; prediction interval with
+  t(k - 2) (Higgins, Thompson and Spiegelhalter 2009; metafor's predict(pi.type = "Riley")).
+"""
+
+import csv
+import math
+
+import numpy as np
+from scipy import stats
+
+METHODS = ("REML", "DL")
+CERTAINTY_LEVELS = ["very low", "low", "moderate", "high"]
+# Differences on these measures cannot be put on the SMD scale without data we do not have.
+UNCONVERTIBLE = {
+    "median_difference": "a median difference has no SD to standardise with",
+    "percent_change_difference": "a difference in percentage change is on no comparable scale",
+    "rr": "a risk ratio is a dichotomous result, not a difference in pain scores",
+    "or": "an odds ratio is a dichotomous result, not a difference in pain scores",
+    "irr": "an incidence rate ratio counts events, not a difference in pain scores",
+    "rd": "a risk difference is a dichotomous result, not a difference in pain scores",
+    "responders": "responder proportions are a dichotomous result, not a difference in pain scores",
+}
+
+
+class SynthesisError(ValueError):
+    """Input that cannot be pooled (too few studies, a non-positive variance, ...)."""
+
+
+# --- effect sizes -------------------------------------------------------------------------
+
+
+def to_smd(effect, crossover=False):
+    """Put one `effects` row on the SMD scale.
+
+    Returns {"smd", "smd_variance", "derivation"} or {"not_poolable": reason}. `effect` uses the
+    curated field names (estimate, ci_low, ci_high, p_value, n_ldn, sd_ldn, ...)."""
+    measure = effect.get("measure")
+    if measure in UNCONVERTIBLE:
+        return {"not_poolable": UNCONVERTIBLE[measure]}
+    if measure not in ("md", "smd"):
+        return {"not_poolable": f"measure {measure!r} has no conversion to an SMD"}
+    if effect.get("estimate") is None:
+        if measure == "smd" or effect.get("mean_ldn") is None or effect.get("mean_comparator") is None:
+            return {"not_poolable": "no estimate reported"}
+        # The difference of the reported group means is the MD; its CI and p, if any, are the paper's.
+        effect = {**effect, "estimate": effect["mean_ldn"] - effect["mean_comparator"]}
+    if measure == "smd":
+        return _reported_smd(effect, crossover)
+    return (_crossover_smd if crossover else _parallel_smd)(effect)
+
+
+def _reported_smd(effect, crossover):
+    """A reported SMD: SE from its 95% CI (z, as SMD intervals are computed), else from an exact
+    p-value (t with the trial's df when group sizes are given, else z)."""
+    n1, n2 = effect.get("n_ldn"), effect.get("n_comparator")
+    df = (n1 or n2) - 1 if crossover and (n1 or n2) else (n1 + n2 - 2 if n1 and n2 else None)
+    se, how = _se_from_ci(effect, df=None)
+    if se is None:
+        se, how = _se_from_p(effect, df)
+    if se is None:
+        return {"not_poolable": "an SMD reported without a 95% CI or an exact p-value"}
+    sign, flipped = _orientation(effect)
+    smd = sign * effect["estimate"]
+    return {"smd": float(smd), "smd_variance": float(se**2),
+            "derivation": f"SMD {effect['estimate']} as reported{flipped}; {how}; variance = SE^2"}
+
+
+def _parallel_smd(effect):
+    n1, n2 = effect.get("n_ldn"), effect.get("n_comparator")
+    if not (n1 and n2):
+        return {"not_poolable": "group sizes not reported"}
+    df = n1 + n2 - 2
+    sd, sd_how = _standardiser(effect, n1, n2)
+    if sd is None:
+        return {"not_poolable": "no SD reported to standardise the mean difference"}
+    se, se_how = _se_of_difference(effect, df)
+    if se is None:
+        if effect.get("sd_ldn") and effect.get("sd_comparator"):
+            se = sd * math.sqrt(1 / n1 + 1 / n2)
+            se_how = f"SE(MD) = SD_pooled * sqrt(1/{n1} + 1/{n2}) = {se:.4f}"
+        else:
+            return {"not_poolable": "no CI, exact p-value or group SDs to give the SE"}
+    j = 1 - 3 / (4 * df - 1)
+    sign, flipped = _orientation(effect)
+    d = sign * effect["estimate"] / sd
+    variance_d = (se / sd) ** 2 + d**2 / (2 * (n1 + n2))
+    return {
+        "smd": float(j * d), "smd_variance": float(j**2 * variance_d),
+        "derivation": (
+            f"parallel groups, n = {n1} + {n2}; MD {effect['estimate']}{flipped}; {se_how}; "
+            f"{sd_how}; d = MD / SD = {d:.4f}; Hedges' J = 1 - 3/(4*{df} - 1) = {j:.4f}; "
+            f"g = J*d; var(g) = J^2 * ((SE/SD)^2 + d^2/(2*{n1 + n2}))"
+        ),
+    }
+
+
+def _crossover_smd(effect):
+    n = effect.get("n_ldn") or effect.get("n_comparator")
+    if not n:
+        return {"not_poolable": "number of participants not reported"}
+    df = n - 1
+    sd, sd_how = _standardiser(effect, n, n)
+    if sd is None:
+        return {"not_poolable": "no between-person SD reported to standardise the paired difference"}
+    se, se_how = _se_of_difference(effect, df)
+    if se is None:
+        return {"not_poolable": (
+            "crossover result without a paired CI or exact p-value: the within-person "
+            "correlation is unknown, so no honest SE")}
+    j = 1 - 3 / (4 * df - 1)
+    sign, flipped = _orientation(effect)
+    d = sign * effect["estimate"] / sd
+    two_one_minus_r = n * (se / sd) ** 2
+    variance_d = (1 / n + d**2 / (2 * n)) * two_one_minus_r
+    return {
+        "smd": float(j * d), "smd_variance": float(j**2 * variance_d),
+        "derivation": (
+            f"crossover, N = {n} (paired analysis, Cochrane Handbook 23.2.7); "
+            f"MD {effect['estimate']}{flipped}; {se_how}; {sd_how} (between-person); "
+            f"d = MD / SD = {d:.4f}; implied 2(1 - r) = N*(SE/SD)^2 = {two_one_minus_r:.4f}; "
+            f"Hedges' J = 1 - 3/(4*{df} - 1) = {j:.4f}; g = J*d; "
+            f"var(g) = J^2 * (1/N + d^2/(2N)) * 2(1 - r)"
+        ),
+    }
+
+
+def _standardiser(effect, n1, n2):
+    """The SD to divide by: a reported one, else the pooled SD of the two groups."""
+    if effect.get("sd"):
+        return effect["sd"], f"SD = {effect['sd']} as reported"
+    s1, s2 = effect.get("sd_ldn"), effect.get("sd_comparator")
+    if not (s1 and s2):
+        return None, None
+    pooled = math.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / (n1 + n2 - 2))
+    return pooled, f"SD_pooled = sqrt(((n1-1)*{s1}^2 + (n2-1)*{s2}^2)/(n1+n2-2)) = {pooled:.4f}"
+
+
+def _se_of_difference(effect, df):
+    """SE of the reported difference from its CI, else from an exact p-value."""
+    se, how = _se_from_ci(effect, df)
+    return (se, how) if se is not None else _se_from_p(effect, df)
+
+
+def _se_from_p(effect, df):
+    """SE = |estimate| / quantile(1 - p/2), only for an exact p (a bound such as <0.05 is not one)."""
+    p = effect.get("p_value")
+    if p is None or effect.get("p_value_text") or not 0 < p < 1 or not effect.get("estimate"):
+        return None, None
+    quantile = stats.norm.ppf(1 - p / 2) if df is None else stats.t.ppf(1 - p / 2, df)
+    label = "z" if df is None else f"t(1 - p/2, df {df})"
+    se = abs(effect["estimate"]) / quantile
+    return se, f"SE = |estimate| / {label} with exact p = {p}: {se:.4f}"
+
+
+def _se_from_ci(effect, df):
+    low, high = effect.get("ci_low"), effect.get("ci_high")
+    if low is None or high is None or high <= low:
+        return None, None
+    quantile = stats.norm.ppf(0.975) if df is None else stats.t.ppf(0.975, df)
+    label = "z" if df is None else f"t(0.975, df {df})"
+    se = (high - low) / (2 * quantile)
+    return se, f"SE = ({high} - ({low})) / (2*{label}) = {se:.4f}"
+
+
+def _orientation(effect):
+    """-1 when the instrument is higher-is-better, so that negative still favours LDN."""
+    if "higher is better" in str(effect.get("instrument") or "").lower():
+        return -1, " (sign flipped: higher is better on this scale)"
+    return 1, ""
+
+
+# --- pooling ------------------------------------------------------------------------------
+
+
+def pool(yi, vi, method="REML", hartung_knapp=False, level=0.95):
+    """Random-effects meta-analysis of effects `yi` with sampling variances `vi`.
+
+    Returns k, estimate, se, ci_low, ci_high, pi_low, pi_high, tau2, i2, h2, q, q_df, q_p,
+    p_value, method, hartung_knapp and weights (percent, in input order)."""
+    y, v = np.asarray(yi, dtype=float), np.asarray(vi, dtype=float)
+    if method not in METHODS:
+        raise SynthesisError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    if len(y) == 0 or len(y) != len(v):
+        raise SynthesisError("need at least one study, with one variance per effect")
+    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(v)) and np.all(v > 0)):
+        raise SynthesisError("every effect must be a number and every variance positive")
+    k = len(y)
+    w_fixed = 1 / v
+    mu_fixed = np.sum(w_fixed * y) / np.sum(w_fixed)
+    q = float(np.sum(w_fixed * (y - mu_fixed) ** 2))
+    if k == 1:
+        tau2 = 0.0
+    elif method == "DL":
+        c = np.sum(w_fixed) - np.sum(w_fixed**2) / np.sum(w_fixed)
+        tau2 = max(0.0, (q - (k - 1)) / c)
+    else:
+        tau2 = _reml_tau2(y, v)
+    w = 1 / (v + tau2)
+    mu = float(np.sum(w * y) / np.sum(w))
+    alpha = 1 - level
+    if hartung_knapp and k > 1:
+        se = math.sqrt(float(np.sum(w * (y - mu) ** 2)) / ((k - 1) * np.sum(w)))
+        crit = stats.t.ppf(1 - alpha / 2, k - 1)
+        p_value = 2 * stats.t.sf(abs(mu / se), k - 1) if se > 0 else 0.0
+    else:
+        se = math.sqrt(1 / float(np.sum(w)))
+        crit = stats.norm.ppf(1 - alpha / 2)
+        p_value = 2 * stats.norm.sf(abs(mu / se))
+    # Typical within-study variance (Higgins & Thompson 2002), as metafor uses for I^2.
+    s2 = (k - 1) * np.sum(w_fixed) / (np.sum(w_fixed) ** 2 - np.sum(w_fixed**2)) if k > 1 else 0.0
+    i2 = 100 * tau2 / (tau2 + s2) if k > 1 and tau2 + s2 > 0 else 0.0
+    if k > 2:
+        half = stats.t.ppf(1 - alpha / 2, k - 2) * math.sqrt(se**2 + tau2)
+        pi_low, pi_high = mu - half, mu + half
+    else:
+        pi_low = pi_high = None  # t(k - 2) needs three studies
+    return {
+        "k": k, "estimate": mu, "se": float(se), "ci_low": float(mu - crit * se),
+        "ci_high": float(mu + crit * se), "pi_low": _float(pi_low), "pi_high": _float(pi_high), "tau2": float(tau2), "i2": float(i2),
+        "h2": float(100 / (100 - i2)) if i2 < 100 else None,
+        "q": q, "q_df": k - 1, "q_p": float(stats.chi2.sf(q, k - 1)) if k > 1 else None,
+        "p_value": float(p_value), "method": method, "hartung_knapp": bool(hartung_knapp and k > 1),
+        "weights": [float(x) for x in 100 * w / np.sum(w)],
+    }
+
+
+def _float(value):
+    return None if value is None else float(value)
+
+
+def _reml_tau2(y, v, tolerance=1e-10, max_iterations=1000):
+    """REML tau^2 by Fisher scoring on the intercept-only model, truncated at zero (as metafor)."""
+    tau2 = max(0.0, float(np.var(y, ddof=1) - np.mean(v)))  # a moment start; the score finds the rest
+    for _ in range(max_iterations):
+        w = 1 / (v + tau2)
+        p_diag_sum = np.sum(w) - np.sum(w**2) / np.sum(w)  # trace of P
+        mu = np.sum(w * y) / np.sum(w)
+        residual = w * (y - mu)  # P y for an intercept-only model
+        # trace(P P) for P = W - w w' / sum(w)
+        sw = np.sum(w)
+        trace_pp = np.sum(w**2) - 2 * np.sum(w**3) / sw + np.sum(w**2) ** 2 / sw**2
+        score = 0.5 * (np.sum(residual**2) - p_diag_sum)
+        information = 0.5 * trace_pp
+        step = score / information
+        new = max(0.0, tau2 + step)
+        if abs(new - tau2) < tolerance:
+            return new
+        tau2 = new
+    raise SynthesisError("REML did not converge; try --method DL")
+
+
+def leave_one_out(studies, method="REML", hartung_knapp=False):
+    """Pool all but one study, for each study in turn: [{"omitted": label, **result}]."""
+    if len(studies) < 3:
+        return []
+    rows = []
+    for index, study in enumerate(studies):
+        rest = studies[:index] + studies[index + 1:]
+        result = pool([s["yi"] for s in rest], [s["vi"] for s in rest], method, hartung_knapp)
+        rows.append({"omitted": study["study"], **_summary(result)})
+    return rows
+
+
+def cumulative(studies, method="REML", hartung_knapp=False):
+    """Add studies one at a time by year (then label): how the pooled estimate moved."""
+    ordered = sorted(studies, key=lambda s: (s.get("year") is None, s.get("year") or 0, s["study"]))
+    rows = []
+    for step in range(1, len(ordered) + 1):
+        part = ordered[:step]
+        result = pool([s["yi"] for s in part], [s["vi"] for s in part], method, hartung_knapp)
+        rows.append({"step": step, "added": part[-1]["study"], "year": part[-1].get("year"),
+                     **_summary(result)})
+    return rows
+
+
+def _summary(result):
+    return {k: result[k] for k in ("k", "estimate", "se", "ci_low", "ci_high", "tau2", "i2")}
+
+
+def meta_analysis(studies, method="REML", hartung_knapp=False):
+    """Everything `kb pool` prints: the pooled result, per-study weights, leave-one-out, cumulative.
+
+    `studies`: [{"study": label, "yi": effect, "vi": variance, "year": optional, ...}]."""
+    result = pool([s["yi"] for s in studies], [s["vi"] for s in studies], method, hartung_knapp)
+    weights = result.pop("weights")
+    result["studies"] = [
+        {**s, "se": math.sqrt(s["vi"]), "weight": weight} for s, weight in zip(studies, weights)
+    ]
+    result["leave_one_out"] = leave_one_out(studies, method, hartung_knapp)
+    result["cumulative"] = cumulative(studies, method, hartung_knapp)
+    return result
+
+
+# --- certainty ----------------------------------------------------------------------------
+
+# GRADE rules of thumb, written down once: an optimal information size of 400 patients for a
+# continuous outcome; I^2 of 50% or more as substantial inconsistency; half the pooled weight
+# as "most of the evidence".
+OPTIMAL_INFORMATION_SIZE = 400
+SUBSTANTIAL_I2 = 50
+MOST_WEIGHT = 50
+
+
+def grade(result, trials, unpublished_trials=()):
+    """GRADE-style certainty for a pooled RCT result, starting at high.
+
+    `trials`: one dict per pooled study with study, weight (percent), rob_overall ('low',
+    'some_concerns', 'high' or None), comparator, population, n (patients). `unpublished_trials`:
+    labels of completed registered trials with no results found. Returns {"certainty", "domains":
+    [{"domain", "downgrade", "reason"}]}, reasons in plain words built from these numbers."""
+    domains = [
+        _risk_of_bias(trials), _inconsistency(result), _indirectness(trials),
+        _imprecision(result, trials), _publication_bias(result, unpublished_trials),
+    ]
+    level = max(0, len(CERTAINTY_LEVELS) - 1 - sum(d["downgrade"] for d in domains))
+    return {"certainty": CERTAINTY_LEVELS[level], "domains": domains}
+
+
+def _risk_of_bias(trials):
+    high = sum(t["weight"] for t in trials if t.get("rob_overall") == "high")
+    unclear = sum(t["weight"] for t in trials if t.get("rob_overall") in (None, "some_concerns"))
+    assessed = sum(1 for t in trials if t.get("rob_overall"))
+    described = (f"{high:.0f}% of the weight comes from trials at high risk of bias and "
+                 f"{unclear:.0f}% from trials with some concerns or not assessed "
+                 f"({assessed} of {len(trials)} trials have an overall RoB 2 judgement)")
+    if high >= MOST_WEIGHT:
+        return {"domain": "risk_of_bias", "downgrade": 1, "reason": f"Serious: {described}."}
+    if high + unclear >= MOST_WEIGHT:
+        return {"domain": "risk_of_bias", "downgrade": 1,
+                "reason": f"Serious: most of the evidence is not shown to be at low risk; {described}."}
+    return {"domain": "risk_of_bias", "downgrade": 0, "reason": f"Not serious: {described}."}
+
+
+def _inconsistency(result):
+    i2 = result["i2"]
+    if result["k"] < 2:
+        return {"domain": "inconsistency", "downgrade": 0,
+                "reason": "Not assessable: a single trial."}
+    if i2 >= SUBSTANTIAL_I2:
+        return {"domain": "inconsistency", "downgrade": 1,
+                "reason": f"Serious: the trials disagree more than chance explains (I² {i2:.0f}%, "
+                          f"tau² {result['tau2']:.3f})."}
+    return {"domain": "inconsistency", "downgrade": 0,
+            "reason": f"Not serious: I² {i2:.0f}%, the trials broadly agree."}
+
+
+def _indirectness(trials):
+    off = [t["study"] for t in trials
+           if t.get("comparator") != "placebo" or "fibromyalgia" not in str(t.get("population") or "").lower()]
+    if off:
+        return {"domain": "indirectness", "downgrade": 1,
+                "reason": "Serious: not every trial compared LDN with placebo in people with "
+                          f"fibromyalgia ({', '.join(off)})."}
+    return {"domain": "indirectness", "downgrade": 0,
+            "reason": "Not serious: every pooled trial compared LDN with placebo in people with fibromyalgia."}
+
+
+def _imprecision(result, trials):
+    patients = sum(t.get("n") or 0 for t in trials)
+    crosses = result["ci_low"] < 0 < result["ci_high"]
+    problems = []
+    if crosses:
+        problems.append(f"the 95% CI ({result['ci_low']:.2f} to {result['ci_high']:.2f}) includes no effect")
+    if patients < OPTIMAL_INFORMATION_SIZE:
+        problems.append(f"{patients} patients, fewer than the {OPTIMAL_INFORMATION_SIZE} a "
+                        "continuous outcome needs as a rule of thumb")
+    if not problems:
+        return {"domain": "imprecision", "downgrade": 0,
+                "reason": f"Not serious: {patients} patients and a CI that excludes no effect."}
+    label = "Very serious" if len(problems) == 2 else "Serious"
+    return {"domain": "imprecision", "downgrade": len(problems), "reason": f"{label}: {'; '.join(problems)}."}
+
+
+def _publication_bias(result, unpublished_trials):
+    if unpublished_trials:
+        return {"domain": "publication_bias", "downgrade": 1,
+                "reason": "Suspected: completed registered trials with no results found "
+                          f"({', '.join(unpublished_trials)})."}
+    note = " too few trials for a funnel-plot test" if result["k"] < 10 else ""
+    return {"domain": "publication_bias", "downgrade": 0,
+            "reason": f"Not detected: no completed registered trial is missing results;{note}."}
+
+
+# --- input and output ---------------------------------------------------------------------
+
+
+def read_csv(path):
+    """Studies from a CSV with columns study, yi, vi (metafor's names) and optional year.
+
+    Raises SynthesisError naming the file and row of the first problem."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: spreadsheets add a BOM
+            return _studies_from_rows(path, csv.DictReader(handle))
+    except UnicodeDecodeError:
+        raise SynthesisError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
+
+
+def _studies_from_rows(path, reader):
+    missing = {"study", "yi", "vi"} - set(reader.fieldnames or [])
+    if missing:
+        raise SynthesisError(f"{path}: missing column(s) {', '.join(sorted(missing))}; need study,yi,vi")
+    studies = []
+    for line, row in enumerate(reader, 2):
+        try:
+            study = {"study": (row["study"] or "").strip(), "yi": float(row["yi"]), "vi": float(row["vi"])}
+            if row.get("year") not in (None, ""):
+                study["year"] = int(row["year"])
+        except (TypeError, ValueError):
+            raise SynthesisError(f"{path}, row {line}: yi and vi must be numbers (and year a whole number)") from None
+        if not study["study"]:
+            raise SynthesisError(f"{path}, row {line}: empty study label")
+        if not (math.isfinite(study["yi"]) and math.isfinite(study["vi"]) and study["vi"] > 0):
+            raise SynthesisError(f"{path}, row {line}: yi must be finite and vi positive")
+        studies.append(study)
+    if not studies:
+        raise SynthesisError(f"{path}: no studies")
+    return studies
+
+
+def format_report(result):
+    """`kb pool`'s text output: the pooled result, per-study weights, leave-one-out, cumulative."""
+    def num(value):
+        return "n/a" if value is None else f"{value:.4f}"
+
+    test = " (Hartung-Knapp)" if result["hartung_knapp"] else ""
+    lines = [
+        f"Random-effects meta-analysis, {result['method']}{test}: k = {result['k']}"
+        + (f", outcome {result['outcome']} (SMD; negative favours LDN)" if result.get("outcome") else ""),
+        f"estimate {num(result['estimate'])}  se {num(result['se'])}  "
+        f"95% CI {num(result['ci_low'])} to {num(result['ci_high'])}  p {result['p_value']:.4g}",
+        f"prediction interval {num(result['pi_low'])} to {num(result['pi_high'])}",
+        f"tau2 {num(result['tau2'])}  I2 {result['i2']:.2f}%  Q {num(result['q'])} (df {result['q_df']})",
+        "", "study                           effect       se   weight %",
+    ]
+    lines += [f"{s['study'][:30]:30} {s['yi']:8.4f} {s['se']:8.4f} {s['weight']:9.2f}"
+              + (f"  {s['source']}" if s.get("source") else "") for s in result["studies"]]
+    if result["leave_one_out"]:
+        lines += ["", "leave one out: omitted                estimate   95% CI"]
+        lines += [f"  {r['omitted'][:34]:34} {r['estimate']:8.4f}   {r['ci_low']:.4f} to {r['ci_high']:.4f}"
+                  for r in result["leave_one_out"]]
+    lines += ["", "cumulative by year: added             k  estimate   95% CI"]
+    lines += [f"  {str(r['year'] or ''):4} {r['added'][:28]:28} {r['k']:3} {r['estimate']:8.4f}   "
+              f"{r['ci_low']:.4f} to {r['ci_high']:.4f}" for r in result["cumulative"]]
+    for item in result.get("excluded") or []:
+        lines.append(f"left out: {item['effect_id']} ({item['reason']})")
+    if "integrity_checked" in result:
+        lines.append("retracted papers are left out (integrity_status checked)" if result["integrity_checked"]
+                     else "integrity_status is not in this database: retractions not checked")
+    if result.get("grade"):
+        lines += ["", f"certainty (GRADE-style): {result['grade']['certainty']}"]
+        lines += [f"  {d['domain']}: {d['reason']}" for d in result["grade"]["domains"]]
+    return "\n".join(lines)

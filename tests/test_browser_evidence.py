@@ -1,0 +1,81 @@
+"""The home page's "What the evidence says" in a real browser (headless Debian Chromium).
+
+Served from a kb.db built from the invented curated files in tests/fixtures/evidence.
+Run as a script to refresh the screenshots in docs/:
+    .venv/bin/python tests/test_browser_evidence.py kb.db docs
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent.parent)]
+
+from test_browser import CHROMIUM, browser_page, serving  # noqa: E402
+
+from harvest.cli import cli  # noqa: E402
+
+EVIDENCE = Path(__file__).parent / "fixtures" / "evidence"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)"),
+]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("evidence-site")
+    db_path = workdir / "kb.db"
+    result = CliRunner().invoke(cli, ["build", "--db", str(db_path), "--curated", str(EVIDENCE)])
+    assert result.exit_code == 0, result.output
+    with serving(db_path, workdir) as base:
+        yield base
+
+
+def test_home_page_shows_bottom_line_forest_and_cumulative_plots(site):
+    with browser_page() as page:
+        requested = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(site + "/")
+        section = page.locator("#what-the-evidence-says")
+        text = section.inner_text()
+        assert "4 of them, with 236 patients" in text
+        assert "Pooled standardised mean difference -0.26" in text
+        assert "Certainty of this evidence: very low" in text
+        forest, cumulative = section.locator("svg.kb-forest").all()
+        assert forest.locator(".kb-forest-row").count() == 4
+        assert forest.locator("polygon.kb-forest-diamond").count() == 1
+        assert "favours LDN" in forest.text_content() and "favours placebo" in forest.text_content()
+        assert cumulative.locator(".kb-forest-row").count() == 4
+        assert "2024 + Delta 2024 (k=4)" in cumulative.text_content()
+        assert forest.bounding_box()["height"] > 100  # drawn, not collapsed
+        assert all(url.startswith(site) for url in requested), requested  # no network beyond the site
+        # every number links to its source row: a trial's row opens its effects row
+        forest.locator("a", has_text="Alpha 2009").click()
+        page.wait_for_url("**/kb/effects/alpha-2009-crossover~231")
+        row = page.locator("body").inner_text()
+        assert "Cochrane Handbook 23.2.7" in row and "https://example.org/alpha" in row
+
+
+def screenshots(db_path, out_dir):
+    """The evidence section of the home page as served from `db_path`, and from the invented
+    test data (so the plots show even before the real data pools)."""
+    out_dir = Path(out_dir)
+    workdir = Path(db_path).resolve().parent / "build"
+    workdir.mkdir(exist_ok=True)
+    test_db = workdir / "evidence-test-data" / "kb.db"
+    test_db.parent.mkdir(exist_ok=True)
+    test_db.unlink(missing_ok=True)
+    CliRunner().invoke(cli, ["build", "--db", str(test_db), "--curated", str(EVIDENCE)])
+    for path, name in ((Path(db_path).resolve(), "evidence-summary.png"),
+                       (test_db, "evidence-summary-test-data.png")):
+        with serving(path, path.parent) as base, browser_page(width=1100) as page:
+            page.goto(base + "/")
+            page.locator("#what-the-evidence-says").screenshot(path=str(out_dir / name))
+
+
+if __name__ == "__main__":
+    screenshots(sys.argv[1], sys.argv[2])
