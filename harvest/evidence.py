@@ -259,8 +259,13 @@ def build(db, entries, paper_key):
                 save_pooled(db, outcome, method)
 
 
+# Only randomised comparisons are pooled; other controlled results stay in `effects`, shown.
+NOT_RANDOMISED = "not a randomised controlled trial: shown, not pooled with the randomised evidence"
+
+
 def _effect_rows(entry, key, trial_ids):
-    crossover = "crossover" in (entry.get("design") or [])
+    design = entry.get("design") or []
+    crossover = "crossover" in design
     trial_key = next(
         (trial_ids[r["key"]] for r in entry.get("related") or []
          if r.get("relation") == "reports_trial" and r.get("key") in trial_ids),
@@ -268,7 +273,7 @@ def _effect_rows(entry, key, trial_ids):
     )
     rows = []
     for index, effect in enumerate(entry.get("effects") or [], 1):
-        converted = synthesis.to_smd(effect, crossover=crossover)
+        converted = synthesis.to_smd(effect, crossover=crossover) if "rct" in design else {"not_poolable": NOT_RANDOMISED}
         variance = converted.get("smd_variance")
         rows.append({
             "effect_id": f"{entry['key']}#{index}", "key": entry["key"], "pmid": key,

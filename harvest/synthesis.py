@@ -10,9 +10,16 @@ Formulas (the numbered sources are named where used):
   et al., Introduction to Meta-Analysis, ch. 4).
 - SE of a mean difference from a 95% CI: (upper - lower) / (2 * t(0.975, df)), and from an exact
   p-value: |MD| / t(1 - p/2, df) (Cochrane Handbook 6.5.2.2-6.5.2.3, t rather than z for small trials).
+- SD from the SE of a difference when no SD is reported (Cochrane Handbook 6.5.2.3): parallel
+  groups SD = SE / sqrt(1/n1 + 1/n2); for an adjusted (e.g. ANCOVA) difference this is the
+  residual SD, so the SMD is somewhat larger than one on the raw SD would be.
 - Crossover trials (Cochrane Handbook 23.2.7): the SE comes from the paired (within-person)
   analysis; the SMD divides by the between-person SD, and its variance is
   (1/N + g^2 / (2N)) * 2(1 - r), with 2(1 - r) = N * (SE_MD / SD)^2 implied by the paired SE.
+  With no between-person SD reported, the within-person correlation is imputed as
+  r = 0.5 (Handbook 23.2.7.3), so SD = SD_diff / sqrt(2(1 - r)) with SD_diff = SE * sqrt(N).
+- A difference in mean percentage change is a mean difference on the percentage-change scale;
+  standardising it removes the unit like any other MD.
 - Random effects: REML by Fisher scoring, or DerSimonian-Laird; I^2 from tau^2 as metafor
   computes it; optional Hartung-Knapp(-Sidik-Jonkman) t-based CI; prediction interval with
   t(k - 2) (Higgins, Thompson and Spiegelhalter 2009; metafor's predict(pi.type = "Riley")).
@@ -26,10 +33,11 @@ from scipy import stats
 
 METHODS = ("REML", "DL")
 CERTAINTY_LEVELS = ["very low", "low", "moderate", "high"]
+# The within-person correlation imputed for a crossover trial that reports no between-person SD.
+IMPUTED_CROSSOVER_R = 0.5
 # Differences on these measures cannot be put on the SMD scale without data we do not have.
 UNCONVERTIBLE = {
     "median_difference": "a median difference has no SD to standardise with",
-    "percent_change_difference": "a difference in percentage change is on no comparable scale",
     "rr": "a risk ratio is a dichotomous result, not a difference in pain scores",
     "or": "an odds ratio is a dichotomous result, not a difference in pain scores",
     "irr": "an incidence rate ratio counts events, not a difference in pain scores",
@@ -53,7 +61,7 @@ def to_smd(effect, crossover=False):
     measure = effect.get("measure")
     if measure in UNCONVERTIBLE:
         return {"not_poolable": UNCONVERTIBLE[measure]}
-    if measure not in ("md", "smd"):
+    if measure not in ("md", "smd", "percent_change_difference"):
         return {"not_poolable": f"measure {measure!r} has no conversion to an SMD"}
     if effect.get("estimate") is None:
         if measure == "smd" or effect.get("mean_ldn") is None or effect.get("mean_comparator") is None:
@@ -87,15 +95,16 @@ def _parallel_smd(effect):
         return {"not_poolable": "group sizes not reported"}
     df = n1 + n2 - 2
     sd, sd_how = _standardiser(effect, n1, n2)
-    if sd is None:
-        return {"not_poolable": "no SD reported to standardise the mean difference"}
     se, se_how = _se_of_difference(effect, df)
     if se is None:
         if effect.get("sd_ldn") and effect.get("sd_comparator"):
             se = sd * math.sqrt(1 / n1 + 1 / n2)
             se_how = f"SE(MD) = SD_pooled * sqrt(1/{n1} + 1/{n2}) = {se:.4f}"
         else:
-            return {"not_poolable": "no CI, exact p-value or group SDs to give the SE"}
+            return {"not_poolable": "no SD, CI or exact p-value to standardise the mean difference"}
+    if sd is None:
+        sd = se / math.sqrt(1 / n1 + 1 / n2)
+        sd_how = f"SD = SE / sqrt(1/{n1} + 1/{n2}) = {sd:.4f} (Cochrane Handbook 6.5.2.3; no SD reported)"
     j = 1 - 3 / (4 * df - 1)
     sign, flipped = _orientation(effect)
     d = sign * effect["estimate"] / sd
@@ -103,7 +112,7 @@ def _parallel_smd(effect):
     return {
         "smd": float(j * d), "smd_variance": float(j**2 * variance_d),
         "derivation": (
-            f"parallel groups, n = {n1} + {n2}; MD {effect['estimate']}{flipped}; {se_how}; "
+            f"parallel groups, n = {n1} + {n2}; {_difference(effect)}{flipped}; {se_how}; "
             f"{sd_how}; d = MD / SD = {d:.4f}; Hedges' J = 1 - 3/(4*{df} - 1) = {j:.4f}; "
             f"g = J*d; var(g) = J^2 * ((SE/SD)^2 + d^2/(2*{n1 + n2}))"
         ),
@@ -116,13 +125,16 @@ def _crossover_smd(effect):
         return {"not_poolable": "number of participants not reported"}
     df = n - 1
     sd, sd_how = _standardiser(effect, n, n)
-    if sd is None:
-        return {"not_poolable": "no between-person SD reported to standardise the paired difference"}
     se, se_how = _se_of_difference(effect, df)
     if se is None:
         return {"not_poolable": (
             "crossover result without a paired CI or exact p-value: the within-person "
             "correlation is unknown, so no honest SE")}
+    if sd is None:
+        r = IMPUTED_CROSSOVER_R
+        sd = se * math.sqrt(n) / math.sqrt(2 * (1 - r))
+        sd_how = (f"no between-person SD reported: SD_diff = SE * sqrt({n}) and within-person correlation "
+                  f"imputed as r = {r} (Cochrane Handbook 23.2.7.3), SD = SD_diff / sqrt(2(1 - r)) = {sd:.4f}")
     j = 1 - 3 / (4 * df - 1)
     sign, flipped = _orientation(effect)
     d = sign * effect["estimate"] / sd
@@ -132,12 +144,18 @@ def _crossover_smd(effect):
         "smd": float(j * d), "smd_variance": float(j**2 * variance_d),
         "derivation": (
             f"crossover, N = {n} (paired analysis, Cochrane Handbook 23.2.7); "
-            f"MD {effect['estimate']}{flipped}; {se_how}; {sd_how} (between-person); "
+            f"{_difference(effect)}{flipped}; {se_how}; {sd_how} (between-person); "
             f"d = MD / SD = {d:.4f}; implied 2(1 - r) = N*(SE/SD)^2 = {two_one_minus_r:.4f}; "
             f"Hedges' J = 1 - 3/(4*{df} - 1) = {j:.4f}; g = J*d; "
             f"var(g) = J^2 * (1/N + d^2/(2N)) * 2(1 - r)"
         ),
     }
+
+
+def _difference(effect):
+    if effect.get("measure") == "percent_change_difference":
+        return f"MD {effect['estimate']:g} percentage points of change from baseline"
+    return f"MD {effect['estimate']:g}"
 
 
 def _standardiser(effect, n1, n2):

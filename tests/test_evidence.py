@@ -225,15 +225,15 @@ def test_home_page_says_not_pooled_yet_and_why_when_fewer_than_two_trials_conver
     folder = tmp_path / "curated"
     shutil.copytree(EVIDENCE, folder)
     text = (folder / "trials.yml").read_text()
-    # beta, gamma and delta lose the numbers that let them convert: only alpha stays poolable
-    for sd in ("sd: 1.9, ", "sd_ldn: 2.1, sd_comparator: 2.0, ", "sd: 2.2, "):
-        text = text.replace(sd, "")
+    # beta, gamma and delta lose their group sizes, without which nothing converts: only alpha stays poolable
+    for sizes in ("n_ldn: 28, n_comparator: 28, ", "n_ldn: 50, n_comparator: 49, ", "n_ldn: 49, n_comparator: 50, "):
+        text = text.replace(sizes, "")
     (folder / "trials.yml").write_text(text)
     path = tmp_path / "kb.db"
     assert invoke("build", "--db", path, "--curated", folder).exit_code == 0
     page = asyncio.run(publish_db.make_datasette(path).client.get("/")).text
     assert "Not pooled yet:" in page and "kb-forest" not in page
-    assert "no: no SD reported to standardise the mean difference" in page
+    assert "no: group sizes not reported" in page and "no: number of participants not reported" in page
     assert "Omega O 2024" in page and "no: a median difference has no SD to standardise with" in page
 
 
@@ -249,3 +249,15 @@ def test_overall_risk_of_bias_is_derived_only_from_all_five_domains(domains, ove
     rows = {row["domain"]: row for row in evidence._rob_rows(entry, "k")}
     assert rows["overall"]["judgement"] == overall
     assert (rows["overall"]["reason"] or "").startswith("derived") == (overall != "not assessed")
+
+
+def test_non_randomised_results_are_kept_but_not_pooled():
+    effect = {"outcome": "pain_intensity", "measure": "md", "estimate": -1.0, "ci_low": -2.0, "ci_high": 0.0,
+              "n_ldn": 20, "n_comparator": 20, "source": "https://example.org/pilot", "checked": "2026-12-01"}
+    randomised = {"key": "a-2020-rct", "design": ["rct", "parallel"], "effects": [effect]}
+    fixed_order = {"key": "b-2020-pilot", "design": ["nonrandomized", "parallel"], "effects": [effect]}
+    [pooled] = evidence._effect_rows(randomised, "a", {})
+    [shown] = evidence._effect_rows(fixed_order, "b", {})
+    assert pooled["poolable"] == 1 and pooled["smd"] < 0
+    assert shown["poolable"] == 0 and shown["smd"] is None
+    assert shown["not_poolable_reason"] == evidence.NOT_RANDOMISED

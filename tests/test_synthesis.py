@@ -238,7 +238,7 @@ def test_higher_is_better_scale_is_flipped_so_negative_still_favours_ldn():
 @pytest.mark.parametrize("effect, reason", [
     ({"measure": "median_difference", "estimate": -1}, "median"),
     ({"measure": "rr", "estimate": 1.2}, "dichotomous"),
-    ({"measure": "md", "estimate": -1, "ci_low": -2, "ci_high": 0, "n_ldn": 10, "n_comparator": 10}, "no SD"),
+    ({"measure": "md", "estimate": -1, "n_ldn": 10, "n_comparator": 10}, "no SD, CI or exact p-value"),
     ({"measure": "md", "estimate": -1, "sd": 2, "ci_low": -2, "ci_high": 0}, "group sizes"),
     ({"measure": "smd", "estimate": -0.3}, "without a 95% CI or an exact p-value"),
     ({"measure": "md", "n_ldn": 10, "n_comparator": 10, "sd": 2}, "no estimate reported"),
@@ -272,3 +272,26 @@ def test_grade_starts_high_and_downgrades_each_domain_with_numbers_in_the_reason
     assert "60% from trials with some concerns or not assessed" in by_domain["risk_of_bias"]["reason"]
     assert "NCT00000000" in by_domain["publication_bias"]["reason"]
     assert by_domain["indirectness"]["downgrade"] == 0
+
+
+def test_parallel_md_without_sd_takes_the_sd_from_the_se_of_the_difference():
+    # MD -0.34 (95% CI -0.95 to 0.27), n 49 + 50. By hand: df 97, t(0.975, 97) = 1.98472,
+    # SE = 1.22 / 3.96944 = 0.30735, SD = SE / sqrt(1/49 + 1/50) = 1.52900, d = -0.22237,
+    # J = 1 - 3/387 = 0.99225, g = -0.22064.
+    effect = {"measure": "md", "estimate": -0.34, "ci_low": -0.95, "ci_high": 0.27, "n_ldn": 49, "n_comparator": 50}
+    result = synthesis.to_smd(effect)
+    assert round(result["smd"], 4) == -0.2206
+    assert "Cochrane Handbook 6.5.2.3" in result["derivation"]
+    # var(g) = J^2 * ((SE/SD)^2 + d^2 / (2 * 99)): the SE and SD give back 1/49 + 1/50
+    assert round(result["smd_variance"], 5) == round(0.99225**2 * (1 / 49 + 1 / 50 + 0.22237**2 / 198), 5)
+
+
+def test_crossover_without_between_person_sd_imputes_the_correlation():
+    # Percent change -28.8 vs -18.0 (MD -10.8 points), paired p = 0.016, N = 28. By hand: df 27,
+    # t(0.992, 27) = 2.57018, SE = 4.20204, SD_diff = SE * sqrt(28) = 22.2351; r = 0.5 gives
+    # SD = SD_diff, d = -0.48572, J = 1 - 3/107 = 0.97196, g = -0.47210.
+    effect = {"measure": "percent_change_difference", "mean_ldn": -28.8, "mean_comparator": -18.0,
+              "p_value": 0.016, "n_ldn": 28, "n_comparator": 28}
+    result = synthesis.to_smd(effect, crossover=True)
+    assert round(result["smd"], 4) == -0.4721
+    assert "r = 0.5" in result["derivation"] and "percentage points" in result["derivation"]
