@@ -62,17 +62,41 @@ LABELS = {
         "population": "population", "registry_id": "registry id",
     },
     "source_kind": SOURCE_KINDS,
+    "measure": {
+        "md": "mean difference", "smd": "standardised mean difference",
+        "median_difference": "median difference", "percent_change_difference": "difference in % change",
+        "rr": "risk ratio", "or": "odds ratio", "rd": "risk difference", "irr": "incidence rate ratio",
+        "responders": "proportions of patients",
+    },
+    "analysis_population": {
+        "itt": "intention to treat", "per_protocol": "per protocol", "complete_case": "complete cases",
+    },
+    "favours": {"ldn": "favours LDN", "comparator": "favours comparator", "neither": "no clear difference"},
+    "rob_domain": {
+        "randomisation": "randomisation process", "deviations": "deviations from intended interventions",
+        "missing_data": "missing outcome data", "measurement": "measurement of the outcome",
+        "reporting": "selection of the reported result", "overall": "overall",
+    },
+    "rob_judgement": {"low": "low risk", "some_concerns": "some concerns", "high": "high risk",
+                      "not assessed": "not assessed"},
+    "certainty_domain": {
+        "risk_of_bias": "risk of bias", "inconsistency": "inconsistency", "indirectness": "indirectness",
+        "imprecision": "imprecision", "publication_bias": "publication bias", "overall": "overall",
+    },
 }
 
 # Which vocabulary a column's values come from, wherever the column appears...
 COLUMN_VOCABULARIES = {
     "design": "design", "outcome": "outcome", "outcomes": "outcome", "result_direction": "direction",
     "direction": "direction", "comparator": "comparator", "dose_band": "dose_band", "band": "dose_band", "regimen": "regimen",
-    "dose_regimen": "regimen", "publication_role": "publication_role",
+    "dose_regimen": "regimen", "publication_role": "publication_role", "measure": "measure",
+    "favours": "favours",
 }
 # ...and in particular tables, where a column name means something else elsewhere.
 TABLE_COLUMN_VOCABULARIES = {
     ("sources", "kind"): "source_kind", ("tags", "kind"): "tag_kind", ("effective_tags", "kind"): "tag_kind",
+    ("effects", "population"): "analysis_population", ("risk_of_bias", "domain"): "rob_domain",
+    ("risk_of_bias", "judgement"): "rob_judgement", ("certainty", "domain"): "certainty_domain",
 }
 
 

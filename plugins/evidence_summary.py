@@ -12,6 +12,8 @@ from datasette import hookimpl
 from datasette.utils import tilde_encode
 from markupsafe import Markup, escape
 
+from harvest.labels import label
+
 DATABASE = "kb"
 OUTCOME = "pain_intensity"
 METHOD = "REML"
@@ -75,9 +77,13 @@ async def evidence_summary(datasette):
         return {"evidence_summary": None}
     rcts = (await rows(db, "select count(distinct key) as n from risk_of_bias"))[0]["n"]
     for item in results:
+        item["measure_label"] = label("measure", item["measure"])
         item["href"] = row_href(datasette, "effects", item["effect_id"])
         item["study"] = f"{str(item['first_author'] or item['key']).split(',')[0].rsplit(' ', 1)[0]} {item['year'] or ''}".strip()
     for item in published:
+        item["measure_label"] = label("measure", item["measure"])
+        if item["first_author"] == item["key"]:  # no authors known: the key's name part
+            item["first_author"] = item["key"].split("-")[0].capitalize()
         item["href"] = row_href(datasette, "meta_analyses", item["key"], item["position"])
         item["paper_href"] = datasette.urls.row(DATABASE, "papers", tilde_encode(item["pmid"]))
     summary = {
@@ -96,7 +102,8 @@ async def evidence_summary(datasette):
                         study=f"{step['year'] or ''} + {step['added']} (k={step['k']})")
         pooled["href"] = row_href(datasette, "pooled_estimates", OUTCOME, METHOD)
         summary.update(
-            certainty=await rows(db, "select * from certainty where outcome = ? and method = ? and domain != 'overall'", where),
+            certainty=[{**d, "domain_label": label("certainty_domain", d["domain"])} for d in await rows(
+                db, "select * from certainty where outcome = ? and method = ? and domain != 'overall'", where)],
             certainty_href=datasette.urls.table(DATABASE, "certainty") + f"?outcome={OUTCOME}&method={METHOD}",
             bottom_line=bottom_line(pooled),
             forest_svg=forest_svg(studies, pooled, "Forest plot: pain, standardised mean difference by trial"),
