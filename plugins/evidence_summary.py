@@ -93,7 +93,7 @@ async def evidence_summary(datasette):
         "largest": sorted(results, key=lambda r: r["patients"] or 0, reverse=True)[:3],
     }
     if pooled:
-        studies = await rows(db, "select * from pooled_studies where outcome = ? and method = ? order by year, study", where)
+        studies = await rows(db, "select * from pooled_studies where outcome = ? and method = ? order by year is null, year, study", where)
         steps = await rows(db, "select * from pooled_cumulative where outcome = ? and method = ? order by step", where)
         for study in studies:
             study["href"] = row_href(datasette, "effects", study["effect_id"])

@@ -61,20 +61,11 @@ def test_home_page_shows_bottom_line_forest_and_cumulative_plots(site):
 
 
 def screenshots(db_path, out_dir):
-    """The evidence section of the home page as served from `db_path`, and from the invented
-    test data (so the plots show even before the real data pools)."""
-    out_dir = Path(out_dir)
-    workdir = Path(db_path).resolve().parent / "build"
-    workdir.mkdir(exist_ok=True)
-    test_db = workdir / "evidence-test-data" / "kb.db"
-    test_db.parent.mkdir(exist_ok=True)
-    test_db.unlink(missing_ok=True)
-    CliRunner().invoke(cli, ["build", "--db", str(test_db), "--curated", str(EVIDENCE)])
-    for path, name in ((Path(db_path).resolve(), "evidence-summary.png"),
-                       (test_db, "evidence-summary-test-data.png")):
-        with serving(path, path.parent) as base, browser_page(width=1100) as page:
-            page.goto(base + "/")
-            page.locator("#what-the-evidence-says").screenshot(path=str(out_dir / name))
+    """The evidence section of the home page as served from `db_path`."""
+    path = Path(db_path).resolve()
+    with serving(path, path.parent) as base, browser_page(width=1100) as page:
+        page.goto(base + "/")
+        page.locator("#what-the-evidence-says").screenshot(path=str(Path(out_dir) / "evidence-summary.png"))
 
 
 if __name__ == "__main__":
