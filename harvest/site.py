@@ -4,12 +4,17 @@
 (hence `make serve`), `kb publish`, the benchmark and the tests all read it from here.
 """
 
+import contextlib
 import json
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 import tomllib
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +50,36 @@ def serve_command(db_path, inspect_file, host="127.0.0.1", port=PUBLISH_PORT, da
         "--template-dir", str(root / "templates"), "--static", f"static:{root / 'static'}",
         *(setting_flags() if with_settings else []), "-h", host, "-p", str(port),
     ]
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running(command, port, start_timeout=30):
+    """Run a `serve_command` (listening on `port`) for the length of a with-block; yields its
+    base URL once it answers. Its log goes to a file: a pipe nobody reads would fill and stall it."""
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            deadline = time.monotonic() + start_timeout
+            while True:
+                try:
+                    urllib.request.urlopen(f"{base}/-/versions.json", timeout=1).read()
+                    break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        log.seek(0)
+                        raise RuntimeError(f"datasette did not start: {log.read().decode()[-2000:]}")
+                    time.sleep(0.2)
+            yield base
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
 
 
 def write_inspect_file(db_path, inspect_file):

@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shutil
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,12 +34,6 @@ NOW = "now (settings.json, response cache)"
 BEFORE = "before (Datasette defaults, no response cache)"
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serving(db_path, before):
     """A server for db_path; `before`: Datasette's default settings and no response cache."""
@@ -50,25 +42,11 @@ def serving(db_path, before):
         site.write_inspect_file(db_path, inspect_file)
         plugins = Path(workdir) / "plugins"
         shutil.copytree(ROOT / "plugins", plugins, ignore=shutil.ignore_patterns("__pycache__", "response_cache.py"))
-        port = free_port()
+        port = site.free_port()
         command = site.serve_command(db_path, inspect_file, port=port, with_settings=not before,
                                      plugins_dir=plugins if before else None)
-        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    urllib.request.urlopen(base + "/-/versions.json", timeout=1).read()
-                    break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        raise SystemExit("datasette did not start")
-                    time.sleep(0.2)
+        with site.running(command, port) as base:
             yield base
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
 
 
 def request_mix(db_path, total):

@@ -7,9 +7,7 @@ Run as a script to refresh the README screenshots:
 import contextlib
 import re
 import shutil
-import socket
 import sqlite3
-import subprocess
 import sys
 import time
 import urllib.error
@@ -24,6 +22,7 @@ from datasette.utils import tilde_encode
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent.parent)]
 
 import publish_db as kb  # noqa: E402
+from harvest.site import free_port, running  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -37,37 +36,14 @@ pytestmark = [
 ]
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serving(db_path, workdir):
     """`datasette serve` as the Makefile runs it, with an inspect file; yields its base URL."""
     inspect_file = Path(workdir) / "inspect-data.json"
     kb.write_inspect_file(db_path, inspect_file)
     port = free_port()
-    server = subprocess.Popen(
-        kb.serve_command(db_path, inspect_file, port), cwd=kb.ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/-/versions.json", timeout=1)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"datasette did not start: {server.stderr.read().decode()}")
-                time.sleep(0.2)
+    with running(kb.serve_command(db_path, inspect_file, port), port) as base:
         yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 @contextlib.contextmanager
