@@ -96,3 +96,13 @@ def test_paper_pages_cite_only_what_is_known(site):
         assert "None" not in citation, paper["pmid"]
         if not (paper["journal"] or paper["journal_iso"] or paper["year"]):
             assert "Journal and year not yet verified" in citation
+
+
+def test_registration_checks_have_a_row_per_registered_trial_in_words(site):
+    registered = {e["registry_id"] for e in curate.load_curated() if e.get("type") == "trial"}
+    rows = get(site, "/kb/registration_checks.json?_shape=objects").json()["rows"]
+    assert {row["registry_id"] for row in rows} == registered
+    flagged = get(site, "/kb/registration_vs_publication.json?_shape=objects").json()["rows"]
+    raised = {row["registry_id"] for row in flagged if row["flag_enrollment_differs"]}
+    assert {row["registry_id"] for row in rows if "enrolment differs" in (row["checks_raised"] or "")} == raised
+    assert all(row["results_paper"] in ("yes", "no") for row in rows)
