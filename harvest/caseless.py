@@ -72,6 +72,7 @@ class Caseless:
 # Characters that stand for themselves in a pattern (upper case is left out:
 # Caseless lower-cases it, which could merge two branches kept apart here).
 _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789 -'")
+_SYNTAX = frozenset("\\[](){}|?*+.^$")
 
 
 def alternation(phrases) -> str:
@@ -93,56 +94,130 @@ def words(phrases) -> Caseless:
 def _factored(phrases: list[str], depth: int) -> list[str]:
     """The branches for phrases that share their first `depth` plain characters,
     without those characters. Phrases whose next character is plain are grouped
-    on it; the others (a class, a group, an optional letter, the end) split the
-    list into runs, so no branch moves past one that could match the same text."""
+    on it. Another phrase (starting with a class, a group, an optional letter,
+    or ending) is a branch of its own, and the groups it could match alongside
+    (those of the characters it can start with) are closed before it, so it
+    keeps its place among them."""
     branches: list[str] = []
-    run: dict[str, list[str]] = {}
+    groups: dict[str, list[str]] = {}
 
-    def close_run() -> None:
-        for char, group in run.items():
+    def close(chars) -> None:
+        for char in [c for c in groups if chars is None or c in chars]:
+            group = groups.pop(char)
             if len(group) == 1:
                 branches.append(group[0][depth:])
             else:
                 inner = _factored(group, depth + 1)
                 branches.append(char + (inner[0] if len(inner) == 1 else "(?:" + "|".join(inner) + ")"))
-        run.clear()
 
     for phrase in phrases:
         char = _plain_char(phrase, depth)
         if char is None:
-            close_run()
+            close(_first_chars(phrase[depth:]))
             branches.append(phrase[depth:])
         else:
-            run.setdefault(char, []).append(phrase)
-    close_run()
+            groups.setdefault(char, []).append(phrase)
+    close(None)
     return branches
 
 
 def _plain_char(phrase: str, depth: int) -> str | None:
     """The phrase's character at `depth` when it matches only itself (no quantifier
-    follows it, and the phrase is one branch: no "|" outside brackets)."""
+    follows it, and the phrase is one branch: no "|" outside groups)."""
     char = phrase[depth:depth + 1]
     if not char or char not in _PLAIN or phrase[depth + 1:depth + 2] in ("?", "*", "+", "{"):
         return None
-    return char if depth or not _has_top_level_bar(phrase) else None
+    return char if depth or len(_top_level_branches(phrase)) == 1 else None
 
 
-def _has_top_level_bar(source: str) -> bool:
-    depth, i = 0, 0
+def _first_chars(source: str) -> set[str] | None:
+    """The characters (in both cases) a match of a pattern can start with; None
+    when that is not known or the pattern can match empty text."""
+    chars: set[str] = set()
+    for branch in _top_level_branches(source):
+        first = _sequence_first_chars(branch)
+        if first is None:
+            return None
+        chars |= first
+    return chars | {c.lower() for c in chars}
+
+
+def _sequence_first_chars(source: str) -> set[str] | None:
+    """_first_chars of a pattern with no "|" outside groups: the first items'
+    characters, as far as the first item that must match."""
+    chars: set[str] = set()
+    i = 0
+    while i < len(source):
+        if source.startswith("(?:", i):
+            end = _group_end(source, i)
+            item = _first_chars(source[i + 3:end - 1]) if end else None
+        elif source[i] == "[":
+            item, end = _class_chars(source, i)
+        elif source[i] not in _SYNTAX:
+            item, end = {source[i]}, i + 1
+        else:  # an escape, any character, an anchor, a lookaround or a numbered group
+            return None
+        if item is None:
+            return None
+        chars |= item
+        quantifier = source[end:end + 1]
+        if quantifier == "{":
+            return None
+        if quantifier not in ("?", "*"):
+            return chars
+        i = end + 1 + (source[end + 1:end + 2] == "?")  # a lazy quantifier
+    return None
+
+
+def _class_chars(source: str, start: int) -> tuple[set[str] | None, int]:
+    """The members of the class at `start` (None for a negated class or one with
+    escapes) and the index after it."""
+    chars: set[str] = set()
+    i = start + 1
+    if source[i:i + 1] in ("^", "\\"):
+        return None, i
+    while i < len(source) and (source[i] != "]" or i == start + 1):  # "]" first is a member
+        if source[i:i + 1] == "\\" or source[i + 1:i + 2] == "-" and source[i + 2:i + 3] == "\\":
+            return None, i
+        if source[i + 1:i + 2] == "-" and source[i + 2:i + 3] not in ("]", ""):
+            chars |= {chr(c) for c in range(ord(source[i]), ord(source[i + 2]) + 1)}
+            i += 3
+        else:
+            chars.add(source[i])
+            i += 1
+    return chars, i + 1
+
+
+def _structure(source: str, start: int = 0):
+    """(index, character, depth) of each character of a pattern from `start`
+    that is neither escaped nor in a class; depth counts the groups open around
+    it (a group's own parentheses are outside it)."""
+    depth, i = 0, start
     while i < len(source):
         char = source[i]
         if char == "\\":
-            i += 1
-        elif char == "[":  # a class: "]" first (or after "^") is a member, not its end
+            i += 2
+            continue
+        if char == "[":  # a class: "]" first (or after "^") is a member, not its end
             i += 2 if source.startswith("[^", i) else 1
             i += 2 if source[i:i + 1] == "\\" else 1
             while i < len(source) and source[i] != "]":
                 i += 2 if source[i] == "\\" else 1
-        elif char == "(":
-            depth += 1
-        elif char == ")":
+            i += 1
+            continue
+        if char == ")":
             depth -= 1
-        elif char == "|" and depth == 0:
-            return True
+        yield i, char, depth
+        if char == "(":
+            depth += 1
         i += 1
-    return False
+
+
+def _top_level_branches(source: str) -> list[str]:
+    bars = [i for i, char, depth in _structure(source) if char == "|" and depth == 0]
+    return [source[a + 1:b] for a, b in zip([-1] + bars, bars + [len(source)])]
+
+
+def _group_end(source: str, start: int) -> int | None:
+    """The index after the ")" closing the group opened at `start`."""
+    return next((i + 1 for i, char, depth in _structure(source, start) if char == ")" and depth == 0), None)

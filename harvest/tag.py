@@ -85,6 +85,8 @@ def _literal_prefixes(phrases) -> tuple[str, ...] | None:
 
 def _blank(text: str, spans) -> str:
     """Text with the spans replaced by spaces, so offsets stay valid."""
+    if not spans:
+        return text  # the same string: its lower-cased copy is reused (caseless.lower)
     chars = list(text)
     for start, end in spans:
         chars[start:end] = " " * (end - start)
@@ -618,6 +620,8 @@ def _adverse_events_in(sentence: Sentence, rules: Rules) -> list[tuple[str, re.M
     """
     text = sentence.text
     found = rules.adverse_event.matches(text)
+    if not found:
+        return []
     clauses = _clauses(text, rules)
     definite = [m.start() for (_, needs_cue), m in found if not needs_cue]
     events = []
@@ -648,13 +652,16 @@ def _outcome_mentions(sentence: Sentence, events: list, reads_direction: bool, c
     """
     text = _blank(sentence.text, [m.span() for _, m in events] +
                   [m.span() for m in rules.outcome_masks.finditer(sentence.text)])
+    # A named adverse event is an adverse-events outcome; its direction is not read.
+    mentions = [Mention(rules.adverse_events_outcome, sentence, None)] if events else []
+    found = rules.outcome.matches(text)
+    if not found:  # most sentences: the scans below serve only outcomes found
+        return mentions
     has_cue = any(p.search(text) for p in rules.result_cues)
     reads = reads_direction and not rules.non_result.search(text)
     clauses = _clauses(text, rules) if reads else []
     drugs = _drugs_in(sentence, rules) if reads else []
-    # A named adverse event is an adverse-events outcome; its direction is not read.
-    mentions = [Mention(rules.adverse_events_outcome, sentence, None)] if events else []
-    for outcome, m in rules.outcome.matches(text):
+    for outcome, m in found:
         if outcome.needs_cue and not has_cue:
             continue
         mention = Mention(outcome, sentence, None)
@@ -826,7 +833,7 @@ def tag_comparator(sentences: list[Sentence], design_tags: list[dict], rules: Ru
         if sentence.background or rules.speculative.search(sentence.text):
             continue
         for value, pattern in (("placebo", rules.placebo), ("active", rules.active)):
-            if pattern.search(sentence.text):
+            if value not in tags and pattern.search(sentence.text):  # the first sentence is the evidence
                 tags.setdefault(value, _tag("comparator", value, sentence))
     uncontrolled = next((t for t in design_tags if t["value"] in rules.none_designs), None)
     if not tags and uncontrolled:
