@@ -45,28 +45,48 @@ def _lower_source(source: str) -> str:
 
 
 class Caseless:
-    """A compiled case-insensitive pattern with re's search/match/fullmatch/finditer/findall."""
+    """A compiled case-insensitive pattern with re's search/match/fullmatch/finditer/findall.
 
-    __slots__ = ("regex", "pattern")
+    `needs`: lower-case literals one of which every match contains; a text
+    with none of them is not scanned. re finds literals without trying the
+    pattern at every position, so this costs a fraction of a scan, and most
+    sentences lack most cues.
+    """
 
-    def __init__(self, source: str) -> None:
+    __slots__ = ("regex", "pattern", "needs", "_needed")
+
+    def __init__(self, source: str, needs: tuple[str, ...] = ()) -> None:
         self.regex = re.compile(_lower_source(source))
         self.pattern = source  # as written, for composing larger patterns
+        self.needs = needs
+        self._needed = re.compile(alternation(needs)) if needs else None
+
+    def _lowered(self, text: str) -> str | None:
+        """The text lower-cased, or None when it cannot match."""
+        lowered = lower(text)
+        if self._needed is not None and not self._needed.search(lowered):
+            return None
+        return lowered
 
     def search(self, text: str, *span):
-        return self.regex.search(lower(text), *span)
+        lowered = self._lowered(text)
+        return None if lowered is None else self.regex.search(lowered, *span)
 
     def match(self, text: str, *span):
-        return self.regex.match(lower(text), *span)
+        lowered = self._lowered(text)
+        return None if lowered is None else self.regex.match(lowered, *span)
 
     def fullmatch(self, text: str, *span):
-        return self.regex.fullmatch(lower(text), *span)
+        lowered = self._lowered(text)
+        return None if lowered is None else self.regex.fullmatch(lowered, *span)
 
     def finditer(self, text: str, *span):
-        return self.regex.finditer(lower(text), *span)
+        lowered = self._lowered(text)
+        return iter(()) if lowered is None else self.regex.finditer(lowered, *span)
 
     def findall(self, text: str, *span):
-        return self.regex.findall(lower(text), *span)
+        lowered = self._lowered(text)
+        return [] if lowered is None else self.regex.findall(lowered, *span)
 
 
 # Characters that stand for themselves in a pattern (upper case is left out:
@@ -87,8 +107,78 @@ def alternation(phrases) -> str:
 
 
 def words(phrases) -> Caseless:
-    """Phrases as whole words, case-insensitive."""
-    return Caseless(r"(?<!\w)" + alternation(phrases) + r"(?!\w)")
+    """Phrases as whole words, case-insensitive; texts lacking the literals
+    the phrases start with are not scanned."""
+    return Caseless(r"(?<!\w)" + alternation(phrases) + r"(?!\w)", _leading_literals(phrases))
+
+
+# More literals than this cost about as much to test as the scan they would save.
+_MAX_NEEDED = 16
+
+
+def _leading_literals(phrases) -> tuple[str, ...]:
+    """Lower-case literals (of two characters or more, and with no regex
+    syntax), one of which starts every match of the phrases; () when some
+    match may start otherwise or there would be more than _MAX_NEEDED of them."""
+    literals: set[str] = set()
+    for phrase in phrases:
+        for branch in _plain_headed(phrase) or [""]:
+            run = _plain_run(branch)
+            if len(run) < 2:
+                return ()
+            literals.add(run.lower())
+    # A literal containing another adds no test: a text with it has the other.
+    kept = tuple(sorted(a for a in literals if not any(b != a and b in a for b in literals)))
+    return kept if len(kept) <= _MAX_NEEDED else ()
+
+
+def _plain_run(source: str) -> str:
+    """The literal text a pattern starts with (a character followed by a quantifier is not in it)."""
+    end = 0
+    while end < len(source) and source[end] not in _SYNTAX and source[end + 1:end + 2] not in ("?", "*", "+", "{"):
+        end += 1
+    return source[:end]
+
+
+def _plain_headed(source: str) -> list[str] | None:
+    """Patterns, each starting with a literal character, that together match
+    what `source` matches (a leading group, class or optional item written
+    out: "(?:a|b)?c" gives "ac", "bc", "c"); None when the start is something
+    else (an escape, a lookaround, a class of many characters)."""
+    branches: list[str] = []
+    for branch in _top_level_branches(source):
+        if not branch:
+            return None
+        if branch.startswith("(?:"):
+            end = _group_end(branch, 0)
+            items = _top_level_branches(branch[3:end - 1]) if end else None
+        elif branch[0] == "[":
+            chars, end = _class_chars(branch, 0)
+            items = sorted(chars) if chars is not None and len(chars) <= _MAX_NEEDED else None
+        elif branch[0] not in _SYNTAX:
+            end, items = 1, [branch[0]]
+        else:
+            return None
+        if items is None:
+            return None
+        quantifier, rest = branch[end:end + 1], branch[end + 1:]
+        if quantifier == "{" or quantifier in ("?", "*", "+") and rest[:1] in ("?", "+"):
+            return None  # a count, or a lazy or possessive quantifier
+        if quantifier == "?":  # with the item, then without
+            written = [item + rest for item in items] + [rest]
+        elif quantifier in ("*", "+"):  # one item, then any more; for "*" also none
+            written = [item + branch[:end] + "*" + rest for item in items] + ([rest] if quantifier == "*" else [])
+        else:
+            written = [item + branch[end:] for item in items]
+        if written == [branch]:
+            branches.append(branch)
+            continue
+        for pattern in written:
+            headed = _plain_headed(pattern)
+            if headed is None:
+                return None
+            branches += headed
+    return branches
 
 
 def _factored(phrases: list[str], depth: int) -> list[str]:

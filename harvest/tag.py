@@ -67,22 +67,6 @@ class Labelled:
         return [(label, m) for label, m in hits if label is not None]
 
 
-def _literal_prefixes(phrases) -> tuple[str, ...] | None:
-    """The literal text every match of each phrase starts with ("randomi" for
-    "randomi[sz]ed"), lower-cased; None when some phrase starts with no literal
-    of two or more characters. A text without any of them cannot match."""
-    prefixes = []
-    for phrase in phrases:
-        literal = re.match(r"[\w\- ]*", phrase).group()
-        rest = phrase[len(literal):]
-        if rest[:1] in ("?", "*", "{"):  # the last character is optional
-            literal = literal[:-1]
-        if len(literal) < 2:
-            return None
-        prefixes.append(literal.lower())
-    return tuple(prefixes)
-
-
 def _blank(text: str, spans) -> str:
     """Text with the spans replaced by spaces, so offsets stay valid."""
     if not spans:
@@ -139,8 +123,7 @@ class Rules:
         self.count_number = rf"(?:{digits}|(?<!\w){words}(?!\w))"
 
     def _compile_design(self, design: dict) -> None:
-        self.design_rules = [(rule["values"], words(rule["phrases"]), _literal_prefixes(rule["phrases"]))
-                             for rule in design["rules"]]
+        self.design_rules = [(rule["values"], words(rule["phrases"])) for rule in design["rules"]]
         # One scan tells whether a sentence needs the ordered rules at all.
         self.any_design_cue = words([p for rule in design["rules"] for p in rule["phrases"]])
         self.design_priority = design["priority"]
@@ -364,11 +347,7 @@ def _design_in_text(sentences: list[Sentence], rules: Rules) -> dict[str, Senten
             continue
         speculative = rules.speculative.search(sentence.text)
         text = sentence.text
-        for values, pattern, prefixes in rules.design_rules:
-            if prefixes:
-                lowered = lower(text)
-                if not any(p in lowered for p in prefixes):
-                    continue  # cheap test first: most rules cannot match
+        for values, pattern in rules.design_rules:
             spans = [m.span() for m in pattern.finditer(text)]
             if not spans:
                 continue

@@ -50,15 +50,39 @@ def test_words_are_whole_words_in_any_case():
     assert [m.group() for m in pattern.finditer("Pain Threshold, painful, PAIN")] == ["pain threshold", "pain"]
 
 
-def test_every_vocabulary_phrase_list_matches_as_its_plain_alternation_on_the_labelled_texts():
+def test_every_vocabulary_phrase_list_matches_as_its_plain_alternation_scanned_in_full_on_the_labelled_texts():
     items = yaml.safe_load((Path(__file__).parent / "eval" / "labelled.yml").read_text(encoding="utf-8"))["items"]
     v = RULES.vocab
     phrase_lists = [[p for rule in v["design"]["rules"] for p in rule["phrases"]],
                     [p if isinstance(p, str) else p["phrase"] for spec in v["outcomes"].values() for p in spec["phrases"]],
                     v["drugs"]["target"] + v["drugs"]["other"],
                     [p for spec in v["adverse_events"].values() for p in spec["phrases"]]]
-    for phrases in phrase_lists:
-        factored, reference = (Caseless(r"(?<!\w)" + a + r"(?!\w)") for a in (alternation(phrases), plain(phrases)))
+    for phrases in phrase_lists + [rule["phrases"] for rule in v["design"]["rules"]]:
+        factored, reference = words(phrases), Caseless(r"(?<!\w)" + plain(phrases) + r"(?!\w)")
         for item in items:
             assert [m.span() for m in factored.finditer(item["text"])] == \
                 [m.span() for m in reference.finditer(item["text"])]
+
+
+@pytest.mark.parametrize("phrases, needs", [
+    (["(?:a|b)?cd"], ("cd",)),                                  # an optional group: with it or without
+    (["(?:pressure |cuff )*algometry"], ("algometry", "cuff ", "pressure ")),
+    (["randomi[sz]ed", "at random", "Randomised"], ("at random", "randomi")),  # "randomised" has "randomi"
+    (["ab|cd", "[xy]z"], ("ab", "cd", "xz", "yz")),
+    (["\\d+ mg"], ()),                                           # starts with no literal
+    (["e\\.g"], ()),                                             # a literal of one character tests nothing
+    (["x+yz"], ()),
+])
+def test_words_know_the_literals_a_match_starts_with(phrases, needs):
+    assert words(phrases).needs == needs
+
+
+def test_texts_without_the_needed_literals_give_what_a_scan_gives():
+    phrases = ["(?:pressure |cuff )*algometry", "s?ab", "(?:a|b)?cd", "pain(?:ful)?"]
+    needing, scanning = words(phrases), Caseless(words(phrases).pattern)
+    assert needing.needs and not scanning.needs
+    for text in ["Cuff cuff algometry and ab", "sab, bcd; painful", "algometr y", "nothing here", ""]:
+        assert [m.span() for m in needing.finditer(text)] == [m.span() for m in scanning.finditer(text)]
+        assert bool(needing.search(text)) == bool(scanning.search(text))
+        assert needing.findall(text) == scanning.findall(text)
+        assert bool(needing.match(text)) == bool(scanning.match(text))
