@@ -109,14 +109,14 @@ def alternation(phrases) -> str:
 def words(phrases) -> Caseless:
     """Phrases as whole words, case-insensitive; texts lacking the literals
     the phrases start with are not scanned."""
-    return Caseless(r"(?<!\w)" + alternation(phrases) + r"(?!\w)", _leading_literals(phrases))
+    return Caseless(r"(?<!\w)" + alternation(phrases) + r"(?!\w)", leading_literals(phrases))
 
 
-# More literals than this cost about as much to test as the scan they would save.
+# With more literals than this, one is in nearly every sentence and the test only adds to the scan.
 _MAX_NEEDED = 16
 
 
-def _leading_literals(phrases) -> tuple[str, ...]:
+def leading_literals(phrases) -> tuple[str, ...]:
     """Lower-case literals (of two characters or more, and with no regex
     syntax), one of which starts every match of the phrases; () when some
     match may start otherwise or there would be more than _MAX_NEEDED of them."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from . import findings
-from .caseless import Caseless, alternation, lower, words
+from .caseless import Caseless, alternation, leading_literals, words
 
 VOCABULARY_PATH = Path(__file__).with_name("vocabulary.yml")
 # Bump when the rules in this file or in findings.py change; the vocabulary and
@@ -218,9 +218,10 @@ class Rules:
 
     def _compile_duration(self, d: dict) -> None:
         self.weeks_per_unit = {Caseless(p + "$"): w for p, w in d["weeks_per_unit"].items()}
+        # Every duration names a unit: sentences without one are not scanned.
         self.duration = Caseless(
             rf"(?P<num>{self.count_number})(?:{self.range_joiner.pattern}(?P<num2>{self.count_number}))?[\s-]*"
-            rf"(?P<unit>{alternation(d['weeks_per_unit'])})(?!\w)")
+            rf"(?P<unit>{alternation(d['weeks_per_unit'])})(?!\w)", leading_literals(d["weeks_per_unit"]))
         self.duration_right_after = Caseless(r"(?<!\w)" + alternation(d["not_right_after"]) + r"\s*$")
         self.duration_in_phrase = words(d["not_in_phrase_with"])
         self.duration_followed_by = words(d["not_followed_by"])
