@@ -143,10 +143,12 @@ class Rules:
         per_kg = alternation(doses["per_kg"])
         per_day = alternation(doses["per_day"])
         frequency = alternation(doses["frequency"])
+        # A dose starts with a number: sentences without a digit are not scanned.
         self.dose = Caseless(
             rf"(?<![\w.,·])(?P<nums>{number}(?:\s*{joiner}\s*{number})*)\s*"
             rf"(?P<unit>{alternation(doses['mass_units'])})(?!\w)"
-            rf"(?P<kg>\s*{per_kg})?(?P<rate>\s*{per_day}(?!\w))?(?P<freq>\s+{frequency}(?!\w))?")
+            rf"(?P<kg>\s*{per_kg})?(?P<rate>\s*{per_day}(?!\w))?(?P<freq>\s+{frequency}(?!\w))?",
+            tuple("0123456789"))
         self.dose_number = re.compile(number)
         # At most two words, none of them a coordinator, between a dose and the drug named after it.
         coordinator = alternation(doses["not_between_dose_and_drug"])
