@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .caseless import Caseless
+from .caseless import Caseless, words
 
 MODEL_PATH = Path(__file__).with_name("findings_model.json")
 FINDINGS = ("significantly_increased", "significantly_decreased", "no_significant_difference")
@@ -64,24 +64,20 @@ class Cues:
         self.down_nouns = frozenset(f["down_nouns"])
         self.reference = frozenset(f["reference"])
         self.comparator_words = frozenset(f["comparator_words"])
-        self.null = _phrases(f["no_difference"])
-        self.significant = _phrases(f["significant"])
-        self.between = _phrases(f["between"])
-        self.within = _phrases(f["within"])
-        self.between_unless_within = _phrases(f["between_unless_within"])
+        self.null = words(f["no_difference"])
+        self.significant = words(f["significant"])
+        self.between = words(f["between"])
+        self.within = words(f["within"])
+        self.between_unless_within = words(f["between_unless_within"])
         # A clause whose p values all exceed alpha reports no difference; so
         # does one whose 95% CI spans no effect: zero, or one for a ratio.
         self.alpha = d["alpha"]
         # Case matters for abbreviations: "OR" is a ratio, "or" a conjunction.
-        self.ratio = re.compile(rf"(?i:{_phrases(d['ratio_cues']).pattern})|\b(?:{'|'.join(d['ratio_abbreviations'])})\b")
+        self.ratio = re.compile(rf"(?i:{words(d['ratio_cues']).pattern})|\b(?:{'|'.join(d['ratio_abbreviations'])})\b")
         decimal = r"[−+-]?\d*[.·]?\d+"
         self.p_value = Caseless(rf"\bp\s*(?P<op>[=<>≤≥]|&lt;|&gt;)\s*(?P<p>{decimal})")
         self.ci = Caseless(
             rf"(?:\bCI|confidence interval)[\s:,\[(]*(?P<lo>{decimal})%?\s*(?:to|,|;|–|—)\s*(?P<hi>{decimal})")
-
-
-def _phrases(phrases) -> Caseless:
-    return Caseless(r"(?<!\w)(?:" + "|".join(sorted(phrases, key=len, reverse=True)) + r")(?!\w)")
 
 
 def default_cues() -> Cues:

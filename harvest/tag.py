@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from . import findings
-from .caseless import Caseless, lower
+from .caseless import Caseless, alternation, leading_literals, words
 
 VOCABULARY_PATH = Path(__file__).with_name("vocabulary.yml")
 # Bump when the rules in this file or in findings.py change; the vocabulary and
@@ -35,16 +35,6 @@ def load_vocabulary(path: Path = VOCABULARY_PATH) -> tuple[dict, str]:
 
 
 # ----------------------------------------------------------------- regex kit
-
-def _alternation(phrases) -> str:
-    """One non-capturing group of phrases, longest first so longer phrases win."""
-    return "(?:" + "|".join(sorted(phrases, key=len, reverse=True)) + ")"
-
-
-def _words(phrases) -> Caseless:
-    """Phrases as whole words, case-insensitive."""
-    return Caseless(r"(?<!\w)" + _alternation(phrases) + r"(?!\w)")
-
 
 def _joiners(joiners) -> list[str]:
     """Joining words or symbols as regex fragments; words must end at a boundary."""
@@ -62,7 +52,7 @@ class Labelled:
 
     def __init__(self, entries) -> None:
         entries = sorted(entries, key=lambda e: len(e[1]), reverse=True)
-        self.pattern = _words([phrase for _, phrase in entries])
+        self.pattern = words([phrase for _, phrase in entries])
         self.entries = [(label, Caseless(phrase)) for label, phrase in entries]
         self.labels: dict[str, object] = {}
 
@@ -77,24 +67,10 @@ class Labelled:
         return [(label, m) for label, m in hits if label is not None]
 
 
-def _literal_prefixes(phrases) -> tuple[str, ...] | None:
-    """The literal text every match of each phrase starts with ("randomi" for
-    "randomi[sz]ed"), lower-cased; None when some phrase starts with no literal
-    of two or more characters. A text without any of them cannot match."""
-    prefixes = []
-    for phrase in phrases:
-        literal = re.match(r"[\w\- ]*", phrase).group()
-        rest = phrase[len(literal):]
-        if rest[:1] in ("?", "*", "{"):  # the last character is optional
-            literal = literal[:-1]
-        if len(literal) < 2:
-            return None
-        prefixes.append(literal.lower())
-    return tuple(prefixes)
-
-
 def _blank(text: str, spans) -> str:
     """Text with the spans replaced by spaces, so offsets stay valid."""
+    if not spans:
+        return text  # the same string: its lower-cased copy is reused (caseless.lower)
     chars = list(text)
     for start, end in spans:
         chars[start:end] = " " * (end - start)
@@ -116,13 +92,13 @@ class Rules:
 
     def __init__(self, vocab: dict) -> None:
         self.vocab = v = vocab
-        self.abbreviation = Caseless(_alternation(v["sentences"]["abbreviations"]) + r"\.?")
+        self.abbreviation = Caseless(alternation(v["sentences"]["abbreviations"]) + r"\.?")
         self.sentence_boundary = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\s*\n\s*")
         self.background_labels = {label.upper() for label in v["sections"]["background"]}
         self.not_results_labels = {label.upper() for label in v["sections"]["not_results"]}
         self.conclusion_labels = {label.upper() for label in v["sections"]["conclusions"]}
-        self.speculative = _words(v["sections"]["speculative_cues"])
-        self.own_study = Caseless(r"(?<!\w)" + _alternation(v["sections"]["own_study_cues"]) + r"\s+(?:[\w-]+\s+){0,3}$")
+        self.speculative = words(v["sections"]["speculative_cues"])
+        self.own_study = Caseless(r"(?<!\w)" + alternation(v["sections"]["own_study_cues"]) + r"\s+(?:[\w-]+\s+){0,3}$")
         self._compile_numbers(v["numbers"])
         self._compile_design(v["design"])
         self.publication_types = v["publication_types"]
@@ -140,17 +116,16 @@ class Rules:
     def _compile_numbers(self, numbers: dict) -> None:
         self.number_values = {**numbers["units"], **numbers["tens"], **numbers["multipliers"]}
         self.number_multipliers = numbers["multipliers"]
-        word = _alternation(self.number_values)
+        word = alternation(self.number_values)
         words = rf"{word}(?:(?:[\s-]+|\s+and\s+){word})*"
         # A count or a duration: digits ("1,012", "4.5") or number words ("thirty-one").
         digits = r"(?<![\w.,·/:-])(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\d·]|[.,]\d)"
         self.count_number = rf"(?:{digits}|(?<!\w){words}(?!\w))"
 
     def _compile_design(self, design: dict) -> None:
-        self.design_rules = [(rule["values"], _words(rule["phrases"]), _literal_prefixes(rule["phrases"]))
-                             for rule in design["rules"]]
+        self.design_rules = [(rule["values"], words(rule["phrases"])) for rule in design["rules"]]
         # One scan tells whether a sentence needs the ordered rules at all.
-        self.any_design_cue = _words([p for rule in design["rules"] for p in rule["phrases"]])
+        self.any_design_cue = words([p for rule in design["rules"] for p in rule["phrases"]])
         self.design_priority = design["priority"]
         self.design_suppressed_by = design["suppressed_by"]
         self.without_own_sample = set(design["without_own_sample"])
@@ -164,26 +139,28 @@ class Rules:
         self.unit_mg = {Caseless(p + "$"): mg for p, mg in doses["mass_units"].items()}
         number = r"\d+(?:[.,·]\d+)?"
         between = doses["between_range"]
-        joiner = _alternation(_joiners(doses["range_joiners"] + doses["list_joiners"] + [between["joiner"]]))
-        per_kg = _alternation(doses["per_kg"])
-        per_day = _alternation(doses["per_day"])
-        frequency = _alternation(doses["frequency"])
+        joiner = alternation(_joiners(doses["range_joiners"] + doses["list_joiners"] + [between["joiner"]]))
+        per_kg = alternation(doses["per_kg"])
+        per_day = alternation(doses["per_day"])
+        frequency = alternation(doses["frequency"])
+        # A dose starts with a number: sentences without a digit are not scanned.
         self.dose = Caseless(
             rf"(?<![\w.,·])(?P<nums>{number}(?:\s*{joiner}\s*{number})*)\s*"
-            rf"(?P<unit>{_alternation(doses['mass_units'])})(?!\w)"
-            rf"(?P<kg>\s*{per_kg})?(?P<rate>\s*{per_day}(?!\w))?(?P<freq>\s+{frequency}(?!\w))?")
+            rf"(?P<unit>{alternation(doses['mass_units'])})(?!\w)"
+            rf"(?P<kg>\s*{per_kg})?(?P<rate>\s*{per_day}(?!\w))?(?P<freq>\s+{frequency}(?!\w))?",
+            tuple("0123456789"))
         self.dose_number = re.compile(number)
         # At most two words, none of them a coordinator, between a dose and the drug named after it.
-        coordinator = _alternation(doses["not_between_dose_and_drug"])
+        coordinator = alternation(doses["not_between_dose_and_drug"])
         self.dose_then_drug = Caseless(rf"\s*(?:(?!{coordinator}\b)[a-z-]+\s+){{0,2}}")
-        self.range_joiner = Caseless(r"\s*" + _alternation(_joiners(doses["range_joiners"])) + r"\s*")
-        self.range_inside = Caseless(r"\d\s*" + _alternation(_joiners(doses["range_joiners"])) + r"\s*\d")
+        self.range_joiner = Caseless(r"\s*" + alternation(_joiners(doses["range_joiners"])) + r"\s*")
+        self.range_inside = Caseless(r"\d\s*" + alternation(_joiners(doses["range_joiners"])) + r"\s*\d")
         self.between_opener = Caseless(rf"(?<!\w){between['opener']}\s*$")
         self.between_joiner = Caseless(rf"\s*{between['joiner']}\s*")
-        self.not_a_dose = Caseless(r"\s*" + _alternation(doses["not_a_dose_after"]))
+        self.not_a_dose = Caseless(r"\s*" + alternation(doses["not_a_dose_after"]))
         self.frequency = [(Caseless(p), n) for p, n in doses["frequency"].items()]
-        self.titration = _words(doses["titration_cues"])
-        self.continuation = Caseless(r"(?<!\w)" + _alternation(doses["continuation_cues"]) + r"\s*$")
+        self.titration = words(doses["titration_cues"])
+        self.continuation = Caseless(r"(?<!\w)" + alternation(doses["continuation_cues"]) + r"\s*$")
         self.bands = doses["bands"]
 
     def _compile_outcomes(self, v: dict) -> None:
@@ -198,62 +175,63 @@ class Rules:
             for instrument, phrases in spec["instruments"].items():
                 entries += [(Outcome(value, spec["polarity"], instrument, False), p) for p in phrases]
         self.outcome = Labelled(entries)
-        self.outcome_masks = _words(v["outcome_masks"])
-        self.outcome_cue = _words(v["outcome_cues"])
-        self.non_result = _words(v["non_result_cues"])
+        self.outcome_masks = words(v["outcome_masks"])
+        self.outcome_cue = words(v["outcome_cues"])
+        self.non_result = words(v["non_result_cues"])
         # Symbols, then words as whole words: one word boundary test for all
         # the words is much faster than one per word.
         symbols = [re.escape(b) for b in v["clause_breaks"] if not b.isalpha()]
-        words = _words([b for b in v["clause_breaks"] if b.isalpha()]).pattern
-        self.clause_break = Caseless(_alternation(symbols + [words]))
+        word_breaks = words([b for b in v["clause_breaks"] if b.isalpha()]).pattern
+        self.clause_break = Caseless(alternation(symbols + [word_breaks]))
         d = v["direction"]
-        self.result_cues = (self.outcome_cue, _words(d["null_before"] + d["null_clause"] + d["worse"] + d["improved"]
+        self.result_cues = (self.outcome_cue, words(d["null_before"] + d["null_clause"] + d["worse"] + d["improved"]
                                                      + d["decrease"] + d["increase"]))
         self.controlled_designs = set(d["controlled_designs"])
         self.no_direction_designs = set(d["none_for_designs"])
         self.pooled_designs = set(d["pooled_for_designs"])
-        self.pooled_cue = _words(d["pooled_cues"])
+        self.pooled_cue = words(d["pooled_cues"])
 
     def _compile_adverse_events(self, v: dict) -> None:
         entries = [((name, spec.get("needs_cue", False)), p)
                    for name, spec in v["adverse_events"].items() for p in spec["phrases"]]
         self.adverse_event = Labelled(entries)
         self.adverse_events_outcome = Outcome(v["adverse_events_outcome"], "lower_better")
-        self.adverse_event_cue = _words(v["adverse_event_cues"]["anywhere"])
+        self.adverse_event_cue = words(v["adverse_event_cues"]["anywhere"])
         self.adverse_event_reason = Caseless(
-            r"(?<!\w)" + _alternation(v["adverse_event_cues"]["before_name"]) + r"(?!\w)")
+            r"(?<!\w)" + alternation(v["adverse_event_cues"]["before_name"]) + r"(?!\w)")
         self.adverse_event_negation = Caseless(
-            r"(?<!\w)" + _alternation(v["adverse_event_negations"]) + r"\s+(?:\w+\s+){0,3}$")
+            r"(?<!\w)" + alternation(v["adverse_event_negations"]) + r"\s+(?:\w+\s+){0,3}$")
 
     def _compile_sample_size(self, s: dict) -> None:
         gap = rf"(?:\s+[\w-]+){{0,{s['max_words_between']}}}?"
-        nouns = _alternation(s["nouns"])
-        auxiliary = _alternation(s["auxiliaries"])
-        role_cues = _alternation([cue for cues in s["roles"].values() for cue in cues])
+        nouns = alternation(s["nouns"])
+        auxiliary = alternation(s["auxiliaries"])
+        role_cues = alternation([cue for cues in s["roles"].values() for cue in cues])
         # "31 women", "84 of 97 screened patients", or a bare count before a role: "104 completed".
         self.count = Caseless(
             rf"(?P<num>{self.count_number})(?:\s+of\s+(?:the\s+)?{self.count_number})?"
             rf"(?:{gap}\s+{nouns}(?!\w)|\s+(?:{auxiliary}\s+)?(?={role_cues}\b))")
-        self.count_roles = [(role, _words(cues)) for role, cues in s["roles"].items()]
-        self.not_a_count = Caseless(_alternation(s["not_after_number"]))
-        self.subgroup = re.compile(_alternation(s["subgroup_after"]))
+        self.count_roles = [(role, words(cues)) for role, cues in s["roles"].items()]
+        self.not_a_count = Caseless(alternation(s["not_after_number"]))
+        self.subgroup = re.compile(alternation(s["subgroup_after"]))
         self.group_size = re.compile(s["group_size"])
         self.total_count = re.compile(s["total"])
         self.segment_break = re.compile(r"[,;]")
 
     def _compile_duration(self, d: dict) -> None:
         self.weeks_per_unit = {Caseless(p + "$"): w for p, w in d["weeks_per_unit"].items()}
+        # Every duration names a unit: sentences without one are not scanned.
         self.duration = Caseless(
             rf"(?P<num>{self.count_number})(?:{self.range_joiner.pattern}(?P<num2>{self.count_number}))?[\s-]*"
-            rf"(?P<unit>{_alternation(d['weeks_per_unit'])})(?!\w)")
-        self.duration_right_after = Caseless(r"(?<!\w)" + _alternation(d["not_right_after"]) + r"\s*$")
-        self.duration_in_phrase = _words(d["not_in_phrase_with"])
-        self.duration_followed_by = _words(d["not_followed_by"])
+            rf"(?P<unit>{alternation(d['weeks_per_unit'])})(?!\w)", leading_literals(d["weeks_per_unit"]))
+        self.duration_right_after = Caseless(r"(?<!\w)" + alternation(d["not_right_after"]) + r"\s*$")
+        self.duration_in_phrase = words(d["not_in_phrase_with"])
+        self.duration_followed_by = words(d["not_followed_by"])
 
     def _compile_comparator(self, c: dict, other_drugs) -> None:
-        other = _alternation(other_drugs)
-        self.placebo = _words(c["placebo"])
-        self.active = _words([p.replace("{other_drug}", other) for p in c["active"]])
+        other = alternation(other_drugs)
+        self.placebo = words(c["placebo"])
+        self.active = words([p.replace("{other_drug}", other) for p in c["active"]])
         self.none_designs = set(c["none_designs"])
 
     def _compile_population(self, p: dict) -> None:
@@ -372,11 +350,7 @@ def _design_in_text(sentences: list[Sentence], rules: Rules) -> dict[str, Senten
             continue
         speculative = rules.speculative.search(sentence.text)
         text = sentence.text
-        for values, pattern, prefixes in rules.design_rules:
-            if prefixes:
-                lowered = lower(text)
-                if not any(p in lowered for p in prefixes):
-                    continue  # cheap test first: most rules cannot match
+        for values, pattern in rules.design_rules:
             spans = [m.span() for m in pattern.finditer(text)]
             if not spans:
                 continue
@@ -628,6 +602,8 @@ def _adverse_events_in(sentence: Sentence, rules: Rules) -> list[tuple[str, re.M
     """
     text = sentence.text
     found = rules.adverse_event.matches(text)
+    if not found:
+        return []
     clauses = _clauses(text, rules)
     definite = [m.start() for (_, needs_cue), m in found if not needs_cue]
     events = []
@@ -658,13 +634,16 @@ def _outcome_mentions(sentence: Sentence, events: list, reads_direction: bool, c
     """
     text = _blank(sentence.text, [m.span() for _, m in events] +
                   [m.span() for m in rules.outcome_masks.finditer(sentence.text)])
+    # A named adverse event is an adverse-events outcome; its direction is not read.
+    mentions = [Mention(rules.adverse_events_outcome, sentence, None)] if events else []
+    found = rules.outcome.matches(text)
+    if not found:  # most sentences: the scans below serve only outcomes found
+        return mentions
     has_cue = any(p.search(text) for p in rules.result_cues)
     reads = reads_direction and not rules.non_result.search(text)
     clauses = _clauses(text, rules) if reads else []
     drugs = _drugs_in(sentence, rules) if reads else []
-    # A named adverse event is an adverse-events outcome; its direction is not read.
-    mentions = [Mention(rules.adverse_events_outcome, sentence, None)] if events else []
-    for outcome, m in rules.outcome.matches(text):
+    for outcome, m in found:
         if outcome.needs_cue and not has_cue:
             continue
         mention = Mention(outcome, sentence, None)
@@ -836,7 +815,7 @@ def tag_comparator(sentences: list[Sentence], design_tags: list[dict], rules: Ru
         if sentence.background or rules.speculative.search(sentence.text):
             continue
         for value, pattern in (("placebo", rules.placebo), ("active", rules.active)):
-            if pattern.search(sentence.text):
+            if value not in tags and pattern.search(sentence.text):  # the first sentence is the evidence
                 tags.setdefault(value, _tag("comparator", value, sentence))
     uncontrolled = next((t for t in design_tags if t["value"] in rules.none_designs), None)
     if not tags and uncontrolled:
