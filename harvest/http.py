@@ -1,4 +1,4 @@
-"""A polite HTTP client shared by every web service we harvest (E-utilities, and more to come).
+"""A polite HTTP client shared by every web service we harvest (E-utilities, ClinicalTrials.gov, Crossref).
 
 One `PoliteClient` per service owns a `requests.Session`, paces requests under the
 service's rate limit, retries transient failures with exponential backoff and jitter
