@@ -167,9 +167,7 @@ def _effect_problems(effect, vocabulary):
         problems.append(f"unknown outcome {effect.get('outcome')!r}")
     if effect.get("measure") not in MEASURES:
         problems.append(f"measure must be one of {', '.join(sorted(MEASURES))}, not {effect.get('measure')!r}")
-    for field in NUMBER_FIELDS:
-        if effect.get(field) is not None and not _is_number(effect[field]):
-            problems.append(f"{field} must be a number, not {effect[field]!r}")
+    problems += _not_numbers(effect, NUMBER_FIELDS)
     for field in COUNT_FIELDS:
         value = effect.get(field)
         if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
@@ -208,9 +206,7 @@ def _meta_problems(meta, vocabulary):
             problems.append(f"{label}: unknown outcome {pooled.get('outcome')!r}")
         if pooled.get("measure") not in MEASURES:
             problems.append(f"{label}: unknown measure {pooled.get('measure')!r}")
-        for field in POOLED_FIELDS:
-            if pooled.get(field) is not None and not _is_number(pooled[field]):
-                problems.append(f"{label}: {field} must be a number, not {pooled[field]!r}")
+        problems += [f"{label}: {p}" for p in _not_numbers(pooled, POOLED_FIELDS)]
         problems += [f"{label}: {p}" for p in _source_problems(pooled)]
     return problems
 
@@ -222,6 +218,11 @@ def _source_problems(item):
     if not item.get("checked"):
         problems.append("needs the date the source was checked")
     return problems
+
+
+def _not_numbers(item, fields):
+    return [f"{field} must be a number, not {item[field]!r}"
+            for field in fields if item.get(field) is not None and not _is_number(item[field])]
 
 
 def _is_number(value):
