@@ -186,6 +186,7 @@ def test_pool_needs_exactly_one_source(built, tmp_path):
     (lambda e: e["effects"][0].update(ci_low=-1.0, ci_high=-5.0), "does not contain the estimate"),
     (lambda e: e["effects"][0].pop("source"), "effects[1]: needs a source URL"),
     (lambda e: e["effects"][0].update(n_ldn="ten"), "n_ldn must be a whole number"),
+    (lambda e: e["effects"][0].update(estimate="-0.3"), "effects[1]: estimate must be a number, not '-0.3'"),
     (lambda e: e["risk_of_bias"][0].update(judgement="unclear"), "judgement must be low, some_concerns or high"),
     (lambda e: e["risk_of_bias"][0].update(domain="blinding"), "domain must be one of"),
 ])
@@ -261,3 +262,11 @@ def test_non_randomised_results_are_kept_but_not_pooled():
     assert pooled["poolable"] == 1 and pooled["smd"] < 0
     assert shown["poolable"] == 0 and shown["smd"] is None
     assert shown["not_poolable_reason"] == evidence.NOT_RANDOMISED
+
+
+def test_validation_names_a_pooled_result_that_is_not_a_number():
+    entries = curate.load_curated(EVIDENCE)
+    review = next(e for e in entries if isinstance(e.get("meta_analysis"), dict) and e["meta_analysis"].get("pooled"))
+    review["meta_analysis"]["pooled"][0]["i2"] = "high"
+    problems = curate.validate(entries, tag.VOCABULARY_VALUES)
+    assert any(f"{review['key']}: " in p and "pooled[1]: i2 must be a number, not 'high'" in p for p in problems), problems
