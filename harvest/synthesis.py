@@ -105,9 +105,7 @@ def _parallel_smd(effect):
     if sd is None:
         sd = se / math.sqrt(1 / n1 + 1 / n2)
         sd_how = f"SD = SE / sqrt(1/{n1} + 1/{n2}) = {sd:.4f} (Cochrane Handbook 6.5.2.3; no SD reported)"
-    j = 1 - 3 / (4 * df - 1)
-    sign, flipped = _orientation(effect)
-    d = sign * effect["estimate"] / sd
+    j, d, flipped = _standardised(effect, sd, df)
     variance_d = (se / sd) ** 2 + d**2 / (2 * (n1 + n2))
     return {
         "smd": float(j * d), "smd_variance": float(j**2 * variance_d),
@@ -135,9 +133,7 @@ def _crossover_smd(effect):
         sd = se * math.sqrt(n) / math.sqrt(2 * (1 - r))
         sd_how = (f"no between-person SD reported: SD_diff = SE * sqrt({n}) and within-person correlation "
                   f"imputed as r = {r} (Cochrane Handbook 23.2.7.3), SD = SD_diff / sqrt(2(1 - r)) = {sd:.4f}")
-    j = 1 - 3 / (4 * df - 1)
-    sign, flipped = _orientation(effect)
-    d = sign * effect["estimate"] / sd
+    j, d, flipped = _standardised(effect, sd, df)
     two_one_minus_r = n * (se / sd) ** 2
     variance_d = (1 / n + d**2 / (2 * n)) * two_one_minus_r
     return {
@@ -150,6 +146,13 @@ def _crossover_smd(effect):
             f"var(g) = J^2 * (1/N + d^2/(2N)) * 2(1 - r)"
         ),
     }
+
+
+def _standardised(effect, sd, df):
+    """Hedges' small-sample factor J, Cohen's d = MD / SD on the lower-is-better scale, and the
+    note that says when the sign was flipped."""
+    sign, flipped = _orientation(effect)
+    return 1 - 3 / (4 * df - 1), sign * effect["estimate"] / sd, flipped
 
 
 def _difference(effect):
