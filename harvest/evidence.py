@@ -21,15 +21,25 @@ FAVOURS = {"ldn", "comparator", "neither"}
 ROB_DOMAINS = ["randomisation", "deviations", "missing_data", "measurement", "reporting", "overall"]
 ROB_JUDGEMENTS = {"low", "some_concerns", "high"}
 NOT_ASSESSED = "not assessed"
+# A curator who looked and could not judge a domain says so, with why (`judgement: not_assessed`).
+NOT_JUDGEABLE = "not_assessed"
+# Outcomes an effect may have beyond the tagging vocabulary's: the harms and responder outcomes a
+# summary of findings reports. `adverse_events` means participants with any adverse event; a single
+# named event is `named_adverse_event` with the event in `event`.
+EFFECT_OUTCOMES = {"pain_responders", "adverse_event_withdrawals", "serious_adverse_events", "named_adverse_event"}
 # RoB 2 judges a trial's reported result: a protocol has none, and a secondary analysis is judged
 # with its trial's main report, so neither gets rows of its own.
 NOT_JUDGED_DESIGNS = {"protocol", "secondary_analysis"}
 NUMBER_FIELDS = [
     "timepoint_weeks", "estimate", "ci_low", "ci_high", "p_value", "mean_ldn", "sd_ldn",
     "mean_comparator", "sd_comparator", "sd",
+    # medians and quartiles per arm, for a conversion to means and SDs (sensitivity analyses only)
+    "median_ldn", "q1_ldn", "q3_ldn", "median_comparator", "q1_comparator", "q3_comparator",
+    # the authors' own standardised effect (our sign: negative favours LDN) and its 95% CI
+    "authors_smd", "authors_smd_ci_low", "authors_smd_ci_high",
 ]
 COUNT_FIELDS = ["n_ldn", "n_comparator", "events_ldn", "events_comparator"]
-TEXT_FIELDS = ["contrast", "instrument", "p_value_text", "reported"]
+TEXT_FIELDS = ["contrast", "instrument", "p_value_text", "reported", "event", "n_source"]
 POOLED_FIELDS = ["estimate", "ci_low", "ci_high", "i2", "p_value"]
 # Links that make a later paper part of a published meta-analysis's story.
 LATER_RELATIONS = ("correction_of", "comment_on", "reply_to", "reanalysis_of")
@@ -46,7 +56,11 @@ TABLES = {
             "estimate": float, "ci_low": float, "ci_high": float, "p_value": float,
             "p_value_text": str, "n_ldn": int, "n_comparator": int, "mean_ldn": float,
             "sd_ldn": float, "mean_comparator": float, "sd_comparator": float,
-            "events_ldn": int, "events_comparator": int, "sd": float, "population": str,
+            "events_ldn": int, "events_comparator": int, "sd": float,
+            "median_ldn": float, "q1_ldn": float, "q3_ldn": float, "median_comparator": float,
+            "q1_comparator": float, "q3_comparator": float, "authors_smd": float,
+            "authors_smd_ci_low": float, "authors_smd_ci_high": float, "event": str, "n_source": str,
+            "population": str,
             "favours": str, "is_primary": int, "reported": str, "source": str, "checked": str,
             "crossover": int, "smd": float, "smd_se": float, "derivation": str, "poolable": int,
             "not_poolable_reason": str,
@@ -138,11 +152,12 @@ def validate_entry(entry, vocabulary):
         if item.get("domain") in seen:
             problems.append(f"{label}: domain {item['domain']} given twice")
         seen.add(item.get("domain"))
-        if item.get("judgement") not in ROB_JUDGEMENTS:
-            problems.append(f"{label}: judgement must be low, some_concerns or high, not {item.get('judgement')!r}")
+        if item.get("judgement") not in ROB_JUDGEMENTS | {NOT_JUDGEABLE}:
+            problems.append(f"{label}: judgement must be low, some_concerns, high or not_assessed, not {item.get('judgement')!r}")
         if not item.get("reason"):
-            problems.append(f"{label}: needs a reason")
-        problems += [f"{label}: {p}" for p in _source_problems(item)]
+            problems.append(f"{label}: needs a reason (for not_assessed: why it cannot be judged)")
+        if item.get("judgement") != NOT_JUDGEABLE or item.get("source"):
+            problems += [f"{label}: {p}" for p in _source_problems(item)]
     meta = entry.get("meta_analysis")
     if meta is not None:
         problems += [f"{where}: meta_analysis: {p}" for p in _meta_problems(meta, vocabulary)]
@@ -163,8 +178,10 @@ def _effect_problems(effect, vocabulary):
     if not isinstance(effect, dict):
         return ["expected a mapping of effect fields"]
     problems = []
-    if effect.get("outcome") not in vocabulary["outcome"]:
+    if effect.get("outcome") not in set(vocabulary["outcome"]) | EFFECT_OUTCOMES:
         problems.append(f"unknown outcome {effect.get('outcome')!r}")
+    if (effect.get("outcome") == "named_adverse_event") != bool(effect.get("event")):
+        problems.append("a named_adverse_event needs `event` (the event's name), and only it has one")
     if effect.get("measure") not in MEASURES:
         problems.append(f"measure must be one of {', '.join(sorted(MEASURES))}, not {effect.get('measure')!r}")
     problems += _not_numbers(effect, NUMBER_FIELDS)
@@ -303,17 +320,22 @@ def _rob_rows(entry, key):
         item = given.get(domain, {})
         rows.append({
             "key": entry["key"], "pmid": key, "domain": domain,
-            "judgement": item.get("judgement", NOT_ASSESSED), "reason": item.get("reason"),
+            "judgement": _stored_judgement(item.get("judgement")), "reason": item.get("reason"),
             "source": item.get("source"), "checked": str(item["checked"]) if item.get("checked") else None,
         })
     return rows
+
+
+def _stored_judgement(judgement):
+    return NOT_ASSESSED if judgement in (None, NOT_JUDGEABLE) else judgement
 
 
 def _derived_overall(given):
     """RoB 2's own rule for the overall judgement, applied only when all five domains are judged:
     high if any domain is high, low if all are low, else some concerns. (RoB 2 also allows
     'high' for several domains with some concerns; that needs a reviewer, so we do not infer it.)"""
-    judgements = [given[d]["judgement"] for d in ROB_DOMAINS[:-1] if d in given]
+    judgements = [given[d]["judgement"] for d in ROB_DOMAINS[:-1]
+                  if given.get(d, {}).get("judgement") in ROB_JUDGEMENTS]
     if len(judgements) < len(ROB_DOMAINS) - 1:
         return {}
     overall = "high" if "high" in judgements else "low" if set(judgements) == {"low"} else "some_concerns"

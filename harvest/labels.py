@@ -40,6 +40,8 @@ LABELS = {
         "global_impression": "global impression of change", "satisfaction_with_life": "satisfaction with life",
         "cognition": "cognition", "physical_function": "physical function",
         "inflammatory_markers": "inflammatory markers", "adverse_events": "adverse events",
+        "pain_responders": "pain responders", "adverse_event_withdrawals": "withdrawals due to adverse events",
+        "serious_adverse_events": "serious adverse events", "named_adverse_event": "a named adverse event",
     },
     "direction": {
         "favours_ldn": "favours LDN", "no_difference": "no difference",

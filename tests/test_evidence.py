@@ -187,8 +187,12 @@ def test_pool_needs_exactly_one_source(built, tmp_path):
     (lambda e: e["effects"][0].pop("source"), "effects[1]: needs a source URL"),
     (lambda e: e["effects"][0].update(n_ldn="ten"), "n_ldn must be a whole number"),
     (lambda e: e["effects"][0].update(estimate="-0.3"), "effects[1]: estimate must be a number, not '-0.3'"),
-    (lambda e: e["risk_of_bias"][0].update(judgement="unclear"), "judgement must be low, some_concerns or high"),
+    (lambda e: e["risk_of_bias"][0].update(judgement="unclear"), "judgement must be low, some_concerns, high or not_assessed"),
     (lambda e: e["risk_of_bias"][0].update(domain="blinding"), "domain must be one of"),
+    (lambda e: e["risk_of_bias"][0].update(judgement="not_assessed", reason=None), "needs a reason"),
+    (lambda e: e["effects"][0].update(outcome="named_adverse_event"), "a named_adverse_event needs `event`"),
+    (lambda e: e["effects"][0].update(event="nausea"), "a named_adverse_event needs `event`"),
+    (lambda e: e["effects"][0].update(median_ldn="3"), "median_ldn must be a number"),
 ])
 def test_validation_names_entry_and_item(change, message):
     entries = curate.load_curated(EVIDENCE)
@@ -243,12 +247,15 @@ def test_home_page_says_not_pooled_yet_and_why_when_fewer_than_two_trials_conver
     ({"randomisation": "low", "deviations": "some_concerns", "missing_data": "low", "measurement": "low", "reporting": "low"}, "some_concerns"),
     ({"randomisation": "low", "deviations": "low", "missing_data": "high", "measurement": "low", "reporting": "low"}, "high"),
     ({"randomisation": "low", "deviations": "low", "missing_data": "low", "measurement": "low"}, "not assessed"),
+    ({"randomisation": "low", "deviations": "low", "missing_data": "low", "measurement": "low",
+      "reporting": "not_assessed"}, "not assessed"),
 ])
 def test_overall_risk_of_bias_is_derived_only_from_all_five_domains(domains, overall):
     entry = {"key": "k", "risk_of_bias": [{"domain": d, "judgement": j, "reason": "r", "source": "https://e.org",
                                            "checked": "2026-12-01"} for d, j in domains.items()]}
     rows = {row["domain"]: row for row in evidence._rob_rows(entry, "k")}
     assert rows["overall"]["judgement"] == overall
+    assert all(row["judgement"] != "not_assessed" for row in rows.values())  # stored as "not assessed"
     assert (rows["overall"]["reason"] or "").startswith("derived") == (overall != "not assessed")
 
 
