@@ -11,7 +11,8 @@ import click
 import yaml
 from tqdm import tqdm
 
-from . import crossref, ctgov, curate, evidence, fetch, findings, http, parse, pipeline, refs, site, store, synthesis, tag
+from . import (crossref, ctgov, curate, evidence, fetch, findings, http, parse, pipeline, refs, screening, site, store,
+               synthesis, tag)
 from .dois import read_doi_lines
 
 DEFAULT_SOURCES = Path(__file__).parent / "sources.yml"
@@ -150,21 +151,26 @@ def progress_bar(quiet):
 @db_option("The SQLite database to write.")
 @click.option("--curated", "curated_dir", default=str(curate.CURATED_DIR), show_default=True,
               type=click.Path(exists=True, file_okay=False), help="Folder of curated YAML files.")
-def build(db_path, curated_dir):
+@click.option("--sources", "sources_file", default=str(DEFAULT_SOURCES), show_default="harvest/sources.yml",
+              type=click.Path(dir_okay=False), help="Saved PubMed queries, listed in the search log.")
+def build(db_path, curated_dir, sources_file):
     """Rebuild every derived table offline, from stored PubMed XML and the curated files.
 
-    Re-tags only papers whose text or the tagger version changed.
+    Re-tags only papers whose text or the tagger version changed. The search log
+    (searches.yml, screening.yml in the curated folder) becomes `searches` and `screening`.
     """
     try:
         entries = curate.load_curated(curated_dir)
-        problems = curate.validate(entries, tag.VOCABULARY_VALUES)
+        search_log = screening.load(curated_dir, _read_sources(sources_file).get("queries") or [])
+        problems = curate.validate(entries, tag.VOCABULARY_VALUES) + screening.validate(search_log, entries)
         if problems:
             raise curate.CurationError(problems)
         with pipeline.atomic_database(db_path) as db:
             summary = pipeline.build(db, entries)
+            screening.build(db, entries, search_log)
             counts = {t: db[t].count for t in ("papers", "tags", "curated_entries", "trials", "links", "effects",
-                                                "pooled_estimates")}
-    except HANDLED as error:
+                                                "pooled_estimates", "searches", "screening")}
+    except (InputError, *HANDLED) as error:
         raise click.ClickException(f"{error}  ({db_path} left unchanged)")
     click.echo(", ".join(f"{table}: {count}" for table, count in counts.items()))
     for pmid, reason in summary.skipped:

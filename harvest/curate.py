@@ -36,7 +36,12 @@ REGISTRY_PATTERNS = [
     re.compile(r"^ChiCTR[-\w]+$"),
     re.compile(r"^IRCT\w+$"),
     re.compile(r"^CTRI/\d{4}/\d+/\d+$"),
+    re.compile(r"^RBR-\w+$"),  # ReBEC (Brazil)
 ]
+# The curated folder's search log (harvest/screening.py reads them): not lists of entries.
+SEARCH_LOG_FILES = ("searches.yml", "screening.yml")
+# A conference abstract or a journal item with no DOI or PMID is identified by its citation.
+CITATION_FIELDS = ("journal", "year", "pages")
 
 
 class CurationError(ValueError):
@@ -50,7 +55,7 @@ class CurationError(ValueError):
 def load_curated(directory=CURATED_DIR):
     """All entries of every YAML file in `directory`, each with its `_file`."""
     entries = []
-    for path in sorted(Path(directory).glob("*.yml")):
+    for path in sorted(p for p in Path(directory).glob("*.yml") if p.name not in SEARCH_LOG_FILES):
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
         except yaml.YAMLError as error:
@@ -83,8 +88,9 @@ def validate(entries, vocabulary):
         kind = entry.get("type")
         if kind not in ("publication", "trial"):
             problems.append(f"{where}: type must be publication or trial, not {kind!r}")
-        if not (entry.get("pmid") or entry.get("doi") or _registry_ids(entry)):
-            problems.append(f"{where}: needs a DOI, PMID or registry id")
+        if not (entry.get("pmid") or entry.get("doi") or _registry_ids(entry)
+                or all(entry.get(name) for name in CITATION_FIELDS)):
+            problems.append(f"{where}: needs a DOI, PMID or registry id, or a citation ({', '.join(CITATION_FIELDS)})")
         if entry.get("pmid") and not PMID_PATTERN.match(str(entry["pmid"])):
             problems.append(f"{where}: malformed PMID {entry['pmid']!r}")
         if entry.get("doi") and not DOI_PATTERN.match(str(entry["doi"])):
@@ -266,7 +272,7 @@ def _entry_row(entry, key):
         "adverse_events": json.dumps(entry.get("adverse_events") or []),
         "result": entry.get("result"), "result_direction": entry.get("result_direction"),
         "registry_ids": json.dumps(_registry_ids(entry)), "note": entry.get("note"),
-        "checked": _latest_check(entry),
+        "checked": latest_check(entry),
     }
 
 
@@ -286,11 +292,11 @@ def _trial_row(entry):
         "duration_weeks": entry.get("duration_weeks"), "comparator": entry.get("comparator"),
         "population": entry.get("population"), "primary_outcome": entry.get("primary_outcome"),
         "published": None if entry.get("published") is None else int(bool(entry["published"])),
-        "note": entry.get("note"), "checked": _latest_check(entry),
+        "note": entry.get("note"), "checked": latest_check(entry),
     }
 
 
-def _latest_check(entry):
+def latest_check(entry):
     dates = [str(s.get("checked")) for s in entry.get("sources") or [] if s.get("checked")]
     return max(dates) if dates else None
 
@@ -298,7 +304,8 @@ def _latest_check(entry):
 def _registry_name(registry_id):
     registry_id = str(registry_id)
     for prefix, name in (("NCT", "ClinicalTrials.gov"), ("ACTRN", "ANZCTR"), ("ISRCTN", "ISRCTN"),
-                         ("DRKS", "DRKS"), ("ChiCTR", "ChiCTR"), ("IRCT", "IRCT"), ("CTRI", "CTRI")):
+                         ("DRKS", "DRKS"), ("ChiCTR", "ChiCTR"), ("IRCT", "IRCT"), ("CTRI", "CTRI"),
+                         ("RBR-", "ReBEC")):
         if registry_id.startswith(prefix):
             return name
     return "EU CTR" if re.match(r"^\d{4}-\d{6}-\d{2}", registry_id) else None

@@ -81,6 +81,11 @@ LABELS = {
     },
     "rob_judgement": {"low": "low risk", "some_concerns": "some concerns", "high": "high risk",
                       "not assessed": "not assessed"},
+    "search_route": {
+        "harvest": "PubMed harvest", "registry": "trial registry records", "crossref": "Crossref notices",
+        "citation_chasing": "citation chasing", "curation": "hand curation (searches not logged)",
+        "sweep": "systematic sweep of stored public copies",
+    },
     "certainty_domain": {
         "risk_of_bias": "risk of bias", "inconsistency": "inconsistency", "indirectness": "indirectness",
         "imprecision": "imprecision", "publication_bias": "publication bias", "overall": "overall",
@@ -99,6 +104,7 @@ TABLE_COLUMN_VOCABULARIES = {
     ("sources", "kind"): "source_kind", ("tags", "kind"): "tag_kind", ("effective_tags", "kind"): "tag_kind",
     ("effects", "population"): "analysis_population", ("risk_of_bias", "domain"): "rob_domain",
     ("risk_of_bias", "judgement"): "rob_judgement", ("certainty", "domain"): "certainty_domain",
+    ("searches", "route"): "search_route", ("screening", "source"): "search_route",
 }
 
 

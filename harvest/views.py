@@ -721,3 +721,41 @@ order by 1, 2
 """
 
 VIEWS["pooled_over_time"] = (["meta_analyses", "pooled_cumulative", "papers"], POOLED_OVER_TIME)
+
+# The PRISMA 2020 flow, counted from `screening` (harvest/screening.py): records identified (in all
+# and by route, a record found twice counting twice), duplicates removed, records screened (each
+# once), excluded (in all and by reason) and included (publications and trial registrations).
+PRISMA_FLOW = """
+with counts as (
+    select count(*) as identified, count(distinct record) as screened,
+           count(distinct case when decision = 'excluded' then record end) as excluded,
+           count(distinct case when decision = 'included' then record end) as included
+    from screening
+),
+steps(position, stage, detail, count) as (
+    select 1, 'identified', null, identified from counts
+    union all
+    select 2, 'identified', coalesce(l.label, s.source), count(*)
+    from screening s left join labels l on l.vocabulary = 'search_route' and l.value = s.source
+    group by s.source
+    union all
+    select 3, 'duplicates removed', null, identified - screened from counts
+    union all
+    select 4, 'screened', null, screened from counts
+    union all
+    select 5, 'excluded', null, excluded from counts
+    union all
+    select 6, 'excluded', reason, count(distinct record) from screening where decision = 'excluded' group by reason
+    union all
+    select 7, 'included', null, included from counts
+    union all
+    select 8, 'included', 'publications', count(distinct record) from screening
+    where decision = 'included' and record in (select pmid from papers)
+    union all
+    select 8, 'included', 'trial registrations', count(distinct record) from screening
+    where decision = 'included' and record not in (select pmid from papers)
+)
+select position, stage, detail, count from steps order by position, count desc, detail
+"""
+
+VIEWS["prisma_flow"] = (["screening", "papers"], PRISMA_FLOW)

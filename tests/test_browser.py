@@ -156,6 +156,7 @@ def test_pages_at_1280_fit_read_in_words_and_run_clean(shipped_site, page):
         "evidence view": ("/kb/clinical_evidence", True),
         "paper page": (f"/kb/papers/{tilde_encode(paper)}", False),
         "corrections view": ("/kb/corrections_retractions_comments", False),
+        "search log and PRISMA flow": ("/prisma", True),
         "search": ("/kb/search_papers?q=" + urllib.parse.quote("pain threshold"), False),
     }
     raw = raw_values()
