@@ -93,8 +93,18 @@ def save_work(db, work):
         return False
     db["crossref_works"].upsert(
         {"doi": doi, "json": text, "sha256": digest, "fetched_at": store.now()}, pk="doi")
-    _save_notices(db, work)
+    if current:  # the changed work may no longer state what it stated: derive every notice again
+        derive_notices(db)
+    else:
+        _save_notices(db, work)
     return True
+
+
+def derive_notices(db):
+    """`notices` again from every stored Crossref work."""
+    db.execute("delete from notices")
+    for (text,) in db.execute("select json from crossref_works").fetchall():
+        _save_notices(db, json.loads(text))
 
 
 def _save_notices(db, work):
@@ -170,10 +180,9 @@ def link_notices(db):
 def rebuild(db):
     """Every parsed registry and notice row again from the stored raw JSON (no network)."""
     with db.conn:
-        for table in CTGOV_PARSED + ("notices",):
+        for table in CTGOV_PARSED:
             db.execute(f"delete from {table}")
     for (text,) in db.execute("select json from ctgov_records").fetchall():
         _save_parsed_study(db, json.loads(text))
-    for (text,) in db.execute("select json from crossref_works").fetchall():
-        _save_notices(db, json.loads(text))
+    derive_notices(db)
     link_notices(db)
