@@ -339,17 +339,6 @@ def test_a_second_harvest_asks_only_for_updates_and_rewrites_nothing(world):
     assert "filter.advanced" in ctgov_server.log[-1][1]
 
 
-@pytest.mark.parametrize("which", ["ctgov", "crossref"])
-def test_a_failing_service_leaves_kb_db_byte_identical(world, which):
-    db_path, _, ctgov_server, crossref_server = world
-    before = db_path.read_bytes()
-    (ctgov_server if which == "ctgov" else crossref_server).inject("404", times=5)
-    result = harvest(db_path)
-    assert result.exit_code != 0
-    assert "HTTP 404" in result.output and "left unchanged" in result.output
-    assert db_path.read_bytes() == before
-
-
 def test_a_crossref_work_that_changed_since_the_last_run_is_saved_again(world):
     db_path, _, _, crossref_server = world
     assert harvest(db_path).exit_code == 0
