@@ -41,10 +41,6 @@ class InputError(Exception):
     """An input file that cannot be read: one line naming it."""
 
 
-class _NothingToAdd(Exception):
-    """Raised inside atomic_database to drop a new database that would hold nothing harvested."""
-
-
 @cli.command()
 @db_option("The SQLite database to update (created when the harvest adds a paper).")
 @click.option("--dois", "dois_file", type=click.Path(dir_okay=False, allow_dash=True),
@@ -53,7 +49,9 @@ class _NothingToAdd(Exception):
               type=click.Path(dir_okay=False),
               help="DOIs and saved queries to harvest when --dois is not given.")
 @click.option("--max-retry-time", default=120.0, show_default=True, type=click.FloatRange(min=0),
-              help="Seconds one request may spend waiting between retries before the harvest gives up.")
+              envvar="KB_MAX_RETRY_TIME",
+              help="Seconds one request may spend waiting between retries before its service is given up on "
+                   "(env KB_MAX_RETRY_TIME).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no retry lines.")
 def harvest(db_path, dois_file, sources_file, max_retry_time, quiet):
     """Fetch PubMed records by DOI (and, without --dois, refresh and discover new ones), then
@@ -63,16 +61,19 @@ def harvest(db_path, dois_file, sources_file, max_retry_time, quiet):
     Example:
         KB_EUTILS_URL=http://127.0.0.1:8000/ kb harvest --db kb.db --dois my-dois.txt
 
-    kb.db is replaced only when the whole harvest succeeds; a run that finds no paper
-    does not create it. While a request is retried, one line per retry goes to stderr
-    ("HTTP 429 from esearch; retry 2 of 6 in 2.0 s").
+    Three stages each land in kb.db on their own, or not at all: PubMed records, registry
+    records, notices. When ClinicalTrials.gov or Crossref cannot be reached, kb.db keeps
+    what PubMed returned, the summary says what was not refreshed, and the next harvest
+    asks again. A run that finds no paper does not create kb.db. While a request is
+    retried, one line per retry goes to stderr ("HTTP 429 from esearch; retry 2 of 6 in 2.0 s").
 
     \b
     Exit status:
-      0  every input resolved
+      0  every input resolved, every stage landed
       1  the harvest failed (kb.db unchanged), e.g. PubMed unreachable
       2  bad usage, or an input file that cannot be read
-      3  harvested, but some inputs were malformed or unresolved (listed)
+      3  harvested, but something was left unresolved: inputs malformed or not
+         found, or ClinicalTrials.gov or Crossref not reached (listed)
     """
     try:
         inputs = list(read_doi_lines(_read_text(dois_file).splitlines())) if dois_file else None
@@ -80,36 +81,33 @@ def harvest(db_path, dois_file, sources_file, max_retry_time, quiet):
     except InputError as error:
         click.echo(f"Error: {error}", err=True)
         sys.exit(2)
-    on_retry = None if quiet else (lambda notice: tqdm.write(str(notice), file=sys.stderr))
+
+    def say(line):  # on stderr, beside the progress bar
+        tqdm.write(str(line), file=sys.stderr)
+
+    on_retry = None if quiet else say
     client = fetch.EutilsClient(max_retry_seconds=max_retry_time, on_retry=on_retry)
     ctgov_client, crossref_client = (
         module.make_client(max_retry_seconds=max_retry_time, on_retry=on_retry) for module in (ctgov, crossref))
-    started_at = store.now()
     existed = Path(db_path).exists()
-    created = True
-    try:
-        with pipeline.atomic_database(db_path) as db:
-            with progress_bar(quiet) as bar:
-                if sources is None:
-                    summary = pipeline.harvest_dois(db, client, inputs, progress=bar)
-                else:
-                    summary = pipeline.harvest_sources(db, client, sources, progress=bar)
-                pipeline.harvest_integrity(db, client, ctgov_client, crossref_client, summary, progress=bar)
-            if not existed and not summary.new_papers:
-                raise _NothingToAdd()
-            pipeline.record_run(db, "dois" if dois_file else "sources", client, summary, started_at,
-                                others=(ctgov_client, crossref_client))
-    except _NothingToAdd:
-        created = False
-    except HANDLED as error:
-        raise click.ClickException(f"{error}  ({_kept(db_path, existed)})")
-    except KeyboardInterrupt:
-        raise click.ClickException(f"interrupted; {_kept(db_path, existed)}") from None
+    with progress_bar(quiet) as bar:
+        def pubmed(db):
+            if sources is None:
+                return pipeline.harvest_dois(db, client, inputs, progress=bar)
+            return pipeline.harvest_sources(db, client, sources, progress=bar)
+
+        run = pipeline.StagedHarvest(db_path, client, ctgov_client, crossref_client, progress=bar, tell=say)
+        try:
+            summary = run.run(pubmed, "dois" if dois_file else "sources")
+        except HANDLED as error:
+            raise click.ClickException(f"{error}  ({_kept(db_path, existed, run.landed)})")
+        except KeyboardInterrupt:
+            raise click.ClickException(f"interrupted; {_kept(db_path, existed, run.landed)}") from None
     for line in summary.lines():
         click.echo(line)
-    if not created:
+    if not run.created:
         click.echo(f"no paper harvested, so {db_path} was not created")
-    if summary.unresolved:
+    if summary.unresolved or summary.failed:
         sys.exit(3)
 
 
@@ -137,8 +135,11 @@ def _read_sources(path):
     return sources
 
 
-def _kept(db_path, existed):
+def _kept(db_path, existed, landed):
     """What became of the database after a failed run, said only about a file that exists."""
+    if landed:
+        return (f"{' and '.join(stage.what for stage in landed)} landed in {db_path}; "
+                "the stage under way did not")
     return f"{db_path} left unchanged" if existed else f"no {db_path} created"
 
 

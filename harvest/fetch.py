@@ -53,7 +53,7 @@ class EutilsClient(PoliteClient):
         try:
             return super().request(endpoint, full, label).content
         except HttpError as error:
-            raise EutilsError(str(error)) from None
+            raise EutilsError(str(error), error.service, error.unreachable) from None
 
     def esearch(self, term, retmax=10000, **extra):
         """Run an esearch on PubMed; returns (pmids, count). Raises on errors reported inside a 200."""

@@ -40,7 +40,17 @@ MAX_RETRY_AFTER = 60.0  # longer asks are capped (and still bounded by the retry
 
 
 class HttpError(Exception):
-    """A request failed for good. The message is one line naming the URL, secrets removed."""
+    """A request failed for good. The message is one line naming the URL, secrets removed.
+
+    `service` names the client's service; `unreachable` is True when no usable answer came
+    within the retries (host down, timeouts, 5xx or 429 to the end), False when the service
+    answered and refused (a 4xx, an error body).
+    """
+
+    def __init__(self, message, service=None, unreachable=False):
+        super().__init__(message)
+        self.service = service
+        self.unreachable = unreachable
 
 
 @dataclass(frozen=True)
@@ -196,14 +206,16 @@ class PoliteClient:
             if verdict is None:
                 return response
             if not verdict.transient:
-                raise HttpError(self._final_line(verdict, shown))
+                raise HttpError(self._final_line(verdict, shown), self.service)
             attempt += 1
             delay = self._delay(attempt, verdict)
-            # An unreachable host is given up on within about the connect timeout, not the budget.
-            budget = CONNECT_TIMEOUT if verdict.reason in _UNREACHABLE else self.max_retry_seconds
+            # An unreachable host is given up on within about the connect timeout (or the budget, if shorter).
+            budget = (min(CONNECT_TIMEOUT, self.max_retry_seconds) if verdict.reason in _UNREACHABLE
+                      else self.max_retry_seconds)
             spent = (time.monotonic() - started) if verdict.reason in _UNREACHABLE else waited
             if attempt > self.max_retries or spent + delay > budget:
-                raise HttpError(self._give_up_line(verdict, shown, attempt, waited, budget))
+                raise HttpError(self._give_up_line(verdict, shown, attempt, waited, budget), self.service,
+                                unreachable=True)
             self.retried[verdict.reason] += 1
             if self.on_retry:
                 self.on_retry(RetryNotice(self.service, label, verdict.reason, attempt, self.max_retries, delay))

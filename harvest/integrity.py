@@ -56,12 +56,12 @@ def _save_parsed_study(db, study):
     db["registry_interventions"].insert_all(parsed["interventions"], pk=("registry_id", "position"))
 
 
-def harvest_ctgov(db, client, progress=None):
-    """Fetch the study records of every NCT id in kb.db. Returns (records new or changed, ids asked).
+def harvest_ctgov(db, client, ids, progress=None):
+    """Fetch the study records of these NCT ids. Returns the number of records new or changed.
 
-    Ids never fetched are asked for in full; the others only when updated since the last fetch.
+    Ids never fetched are asked for in full; the others only when updated since the last
+    fetch that landed (a fetch that failed moves nothing, so the next one covers its window).
     """
-    ids = nct_ids(db)
     since = store.get_state(db, "ctgov_last_fetch")
     known = {row[0] for row in db.execute("select registry_id from ctgov_records")}
     fresh, stale = [i for i in ids if i not in known], [i for i in ids if i in known]
@@ -72,7 +72,7 @@ def harvest_ctgov(db, client, progress=None):
             if progress is not None:
                 progress.update(1)
     store.set_state(db, "ctgov_last_fetch", datetime.now(timezone.utc).strftime("%Y-%m-%d"))
-    return changed, len(ids)
+    return changed
 
 
 # ------------------------------------------------------------------ Crossref
@@ -93,8 +93,18 @@ def save_work(db, work):
         return False
     db["crossref_works"].upsert(
         {"doi": doi, "json": text, "sha256": digest, "fetched_at": store.now()}, pk="doi")
-    _save_notices(db, work)
+    if current:  # the changed work may no longer state what it stated: derive every notice again
+        derive_notices(db)
+    else:
+        _save_notices(db, work)
     return True
+
+
+def derive_notices(db):
+    """`notices` again from every stored Crossref work."""
+    db.execute("delete from notices")
+    for (text,) in db.execute("select json from crossref_works").fetchall():
+        _save_notices(db, json.loads(text))
 
 
 def _save_notices(db, work):
@@ -102,16 +112,15 @@ def _save_notices(db, work):
         db["notices"].upsert(notice, pk=("notice_doi", "target_doi", "relation"))
 
 
-def harvest_crossref(db, client, mailto=None, progress=None):
-    """Ask Crossref about every DOI in kb.db and the works updating them, then for the notices
-    they name that we have no record of (a comment named only in a relation). Returns
-    (works new or changed, DOIs asked)."""
-    dois = paper_dois(db)
+def harvest_crossref(db, client, dois, mailto=None, progress=None):
+    """Ask Crossref about these DOIs and the works updating them, then for the notices they
+    name that we have no record of (a comment named only in a relation). Returns the number
+    of works new or changed."""
     changed = _save_works(db, crossref.fetch_works(client, dois, mailto), progress)
     stored = {row[0] for row in db.execute("select doi from crossref_works")}
     unseen = [doi for doi in missing_notice_dois(db) if doi not in stored]
     changed += _save_works(db, crossref.fetch_works(client, unseen, mailto, updates=False), progress)
-    return changed, len(dois)
+    return changed
 
 
 def _save_works(db, answers, progress):
@@ -170,10 +179,9 @@ def link_notices(db):
 def rebuild(db):
     """Every parsed registry and notice row again from the stored raw JSON (no network)."""
     with db.conn:
-        for table in CTGOV_PARSED + ("notices",):
+        for table in CTGOV_PARSED:
             db.execute(f"delete from {table}")
     for (text,) in db.execute("select json from ctgov_records").fetchall():
         _save_parsed_study(db, json.loads(text))
-    for (text,) in db.execute("select json from crossref_works").fetchall():
-        _save_notices(db, json.loads(text))
+    derive_notices(db)
     link_notices(db)

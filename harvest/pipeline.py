@@ -1,7 +1,9 @@
 """The pipeline: fetch -> parse -> tag -> store, for DOIs, PMIDs, refreshes and offline rebuilds.
 
-Commands call these functions inside `atomic_database`, so a harvest that
-fails or is interrupted leaves the previous kb.db byte-identical.
+Commands call these functions inside `atomic_database`, so a step that fails or is
+interrupted leaves the previous kb.db byte-identical. `kb harvest` runs in stages
+(`StagedHarvest`): PubMed records, registry records, Crossref notices, each landing in
+kb.db on its own, so a service that cannot be reached costs only its own stage.
 """
 
 import json
@@ -18,6 +20,43 @@ import sqlite_utils
 
 from . import crossref, curate, evidence, fetch, integrity, parse, search, store, tag
 from .dois import DOIInput, looks_truncated, read_doi_lines
+from .http import HttpError
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A part of a harvest that lands in kb.db on its own, or not at all."""
+
+    name: str  # as `harvest_runs` and `missed_lookups` name it
+    service: str  # who is asked, in words
+    what: str  # what it lands, in words
+    units: tuple = ()  # what it asks about, one and many ("notices not refreshed for 5 papers")
+
+    def count(self, n):
+        return f"{n} {self.units[n != 1]}"
+
+
+PUBMED = Stage("pubmed", "PubMed", "PubMed records")
+REGISTRIES = Stage("registries", "ClinicalTrials.gov", "registry records", ("trial", "trials"))
+NOTICES = Stage("notices", "Crossref", "notices", ("paper", "papers"))
+STAGES = {stage.name: stage for stage in (PUBMED, REGISTRIES, NOTICES)}
+SERVICE_WORDS = {"eutils": "PubMed"}  # a client's service name as readers know it
+
+
+@dataclass(frozen=True)
+class StageFailure:
+    """A stage that did not land: which service failed it, how, and what it was to ask about."""
+
+    stage: Stage
+    service: str
+    unreachable: bool
+    error: str  # the client's one line (URL, what went wrong)
+    items: tuple  # NCT ids or DOIs left unrefreshed
+
+    def words(self):
+        """'Crossref could not be reached; notices not refreshed for 5 papers'."""
+        how = "could not be reached" if self.unreachable else "answered with an error"
+        return f"{self.service} {how}; {self.stage.what} not refreshed for {self.stage.count(len(self.items))}"
 
 
 # PubMed links from a paper to later notices about it, which a refresh follows.
@@ -47,6 +86,9 @@ class Summary:
     crossref_works: int = 0  # works new or changed
     notices: int = 0  # notice links about our papers after the run
     service_requests: dict = field(default_factory=dict)  # service -> requests made
+    landed: list = field(default_factory=list)  # Stages that landed, in order
+    failed: dict = field(default_factory=dict)  # stage name -> StageFailure
+    caught_up: dict = field(default_factory=dict)  # stage name -> items an earlier run missed, asked again
 
     def lines(self):
         out = [
@@ -54,13 +96,21 @@ class Summary:
             f"papers new: {self.new_papers}, updated: {self.updated_papers}",
             f"requests: {self.requests} ({self.retries} retries), time: {self.seconds:.1f} s",
         ]
+        if self.landed:
+            out.append("landed: " + ", ".join(stage.what for stage in self.landed) + "".join(
+                f"; not landed: {failure.stage.what}" for failure in self.failed.values()))
+        names = {stage.name for stage in self.landed}
+        if REGISTRIES.name in names:
+            out.append(f"ClinicalTrials.gov: {self.registry_ids} registry ids, "
+                       f"{self.registry_records} records new or changed")
+        if NOTICES.name in names:
+            out.append(f"Crossref: {self.crossref_dois} DOIs, {self.crossref_works} works new or changed, "
+                       f"{self.notices} notices about our papers")
+        out += [f"{failure.words()} (the next harvest asks again)" for failure in self.failed.values()]
+        out += [f"{STAGES[name].service}: asked again about {STAGES[name].count(n)} an earlier harvest missed"
+                for name, n in self.caught_up.items()]
         if self.service_requests:
-            out += [
-                f"ClinicalTrials.gov: {self.registry_ids} registry ids, {self.registry_records} records new or changed",
-                f"Crossref: {self.crossref_dois} DOIs, {self.crossref_works} works new or changed, "
-                f"{self.notices} notices about our papers",
-                "requests by service: " + ", ".join(f"{k} {v}" for k, v in self.service_requests.items()),
-            ]
+            out.append("requests by service: " + ", ".join(f"{k} {v}" for k, v in self.service_requests.items()))
         out += [f"repaired DOI {short} -> {full}" for short, full in self.repaired.items()]
         out += [f"unresolved {doi}: {reason}" for doi, reason in self.unresolved.items()]
         out += [f"skipped PMID {pmid}: {reason}" for pmid, reason in self.skipped]
@@ -80,10 +130,11 @@ def measured(client):
 
 
 @contextmanager
-def atomic_database(path):
+def atomic_database(path, shaped=False):
     """Yield a Database on a copy of `path`; move it into place only if the block succeeds.
 
     On any exception, Ctrl-C included, the copy is deleted and `path` is untouched.
+    `shaped`: the file was given kb.db's shape already (by an earlier stage of this run).
     """
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.db")
@@ -91,7 +142,8 @@ def atomic_database(path):
         shutil.copyfile(path, temporary)
     db = sqlite_utils.Database(temporary)
     try:
-        store.ensure_db_shape(db)
+        if not shaped:
+            store.ensure_db_shape(db)
         yield db
         db.conn.commit()
         db.close()
@@ -285,14 +337,17 @@ def _refresh(db, client, queries, keep_rule, pmids, summary):
     tag_papers(db)
 
 
-def harvest_integrity(db, eutils, ctgov_client, crossref_client, summary, progress=None):
-    """After the PubMed stage: registry records for every NCT id and Crossref notices for every
-    DOI then in kb.db; notices PubMed indexes are fetched from PubMed, the others kept as
-    Crossref's metadata, and each is linked to the paper it is about."""
-    before = {c.service: c.requests_made for c in (eutils, ctgov_client, crossref_client)}
-    summary.registry_records, summary.registry_ids = integrity.harvest_ctgov(db, ctgov_client, progress)
-    summary.crossref_works, summary.crossref_dois = integrity.harvest_crossref(
-        db, crossref_client, crossref.contact_email(), progress)
+def harvest_registries(db, client, ids, summary, progress=None):
+    """The registry stage: ClinicalTrials.gov records for these NCT ids."""
+    summary.registry_ids = len(ids)
+    summary.registry_records = integrity.harvest_ctgov(db, client, ids, progress)
+
+
+def harvest_notices(db, eutils, crossref_client, dois, summary, progress=None):
+    """The notices stage: Crossref notices about these DOIs; notices PubMed indexes are fetched
+    from PubMed, the others kept as Crossref's metadata, and each is linked to the paper it is about."""
+    summary.crossref_dois = len(dois)
+    summary.crossref_works = integrity.harvest_crossref(db, crossref_client, dois, crossref.contact_email(), progress)
     notice_dois = set(integrity.missing_notice_dois(db))
     if notice_dois:
         for _, xml in fetch.fetch_records(eutils, fetch.fetch_pmids_for_dois(eutils, sorted(notice_dois))):
@@ -301,9 +356,110 @@ def harvest_integrity(db, eutils, ctgov_client, crossref_client, summary, progre
     tag_papers(db)
     summary.notices = db.execute(
         "select count(*) from integrity_notices where sources like 'Crossref%'").fetchone()[0]
-    made = {c.service: c.requests_made - before[c.service] for c in (eutils, ctgov_client, crossref_client)}
-    summary.requests += made[eutils.service]  # `requests` counts every E-utilities request of the run
-    summary.service_requests = {**made, eutils.service: summary.requests}
+
+
+class StagedHarvest:
+    """One `kb harvest`, in stages that land in kb.db on their own: PubMed records, then
+    registry records (ClinicalTrials.gov), then notices (Crossref).
+
+    Each stage works on its own copy of kb.db, moved into place only when the stage
+    succeeds (`atomic_database`), so Ctrl-C or a failure leaves the last landed stage and
+    no half stage. The PubMed stage's failure is the harvest's. A later stage whose service
+    fails (HttpError) does not land: its NCT ids or DOIs go to `missed_lookups`, and the next
+    harvest asks about them again with what it asks anyway. `landed` says what landed so far.
+    """
+
+    def __init__(self, path, eutils, ctgov_client, crossref_client, progress=None, tell=None):
+        self.path = Path(path)
+        self.eutils, self.ctgov, self.crossref = eutils, ctgov_client, crossref_client
+        self.progress = progress
+        self.tell = tell or (lambda line: None)  # says a failed stage as it happens
+        self.landed = []
+        self.created = True
+
+    def run(self, pubmed, mode):
+        """`pubmed(db)` runs the PubMed stage (`harvest_dois` or `harvest_sources`) and returns its
+        Summary; then the later stages run and the run is recorded in `harvest_runs`. Returns the
+        Summary. A kb.db that did not exist is not created when PubMed found no paper (`created`)."""
+        started_at, clock = store.now(), time.monotonic()
+        existed = self.path.exists()
+        try:
+            with atomic_database(self.path) as db:
+                summary = pubmed(db)
+                if not existed and not summary.new_papers:
+                    raise _NothingToAdd(summary)
+                note_pubmed_harvest(db, started_at)
+        except _NothingToAdd as nothing:
+            self.created = False
+            return nothing.summary
+        summary.landed = self.landed
+        self.landed.append(PUBMED)
+        self._stage(summary, REGISTRIES, integrity.nct_ids, lambda db, ids: harvest_registries(
+            db, self.ctgov, ids, summary, self.progress))
+        self._stage(summary, NOTICES, integrity.paper_dois, lambda db, dois: harvest_notices(
+            db, self.eutils, self.crossref, dois, summary, self.progress))
+        clients = (self.eutils, self.ctgov, self.crossref)
+        summary.requests = self.eutils.requests_made  # every E-utilities request of the run
+        summary.retries = sum(self.eutils.retried.values())
+        summary.service_requests = {c.service: c.requests_made for c in clients}
+        summary.seconds = time.monotonic() - clock
+        with atomic_database(self.path, shaped=True) as db:
+            remember_missed(db, summary.failed.values())
+            record_run(db, mode, self.eutils, summary, started_at, others=(self.ctgov, self.crossref))
+        return summary
+
+    def _stage(self, summary, stage, wanted, harvest):
+        """Run a later stage on its own copy of kb.db: it lands, or its failure is recorded."""
+        items = ()
+        try:
+            with atomic_database(self.path, shaped=True) as db:
+                missed = missed_items(db, stage)
+                # What an earlier run missed is asked again, even if kb.db no longer names it.
+                items = tuple(sorted(set(wanted(db)) | set(missed)))
+                harvest(db, list(items))
+                db.execute("delete from missed_lookups where stage = ?", [stage.name])
+        except HttpError as error:
+            failure = StageFailure(stage, SERVICE_WORDS.get(error.service, error.service or stage.service),
+                                   error.unreachable, str(error), items)
+            summary.failed[stage.name] = failure
+            self.tell(f"{failure.words()} ({failure.error})")
+            return
+        self.landed.append(stage)
+        if missed:
+            summary.caught_up[stage.name] = len(missed)
+
+
+class _NothingToAdd(Exception):
+    """Raised inside atomic_database to drop a new database that would hold nothing harvested."""
+
+    def __init__(self, summary):
+        super().__init__("nothing harvested")
+        self.summary = summary
+
+
+def note_pubmed_harvest(db, started_at):
+    """The PubMed stage landed: the next refresh asks PubMed only for what changed since today."""
+    store.set_state(db, "last_harvest_date", datetime.now(timezone.utc).strftime("%Y/%m/%d"))
+    store.set_state(db, "last_harvest_at", started_at)
+
+
+def missed_items(db, stage):
+    """The NCT ids or DOIs an earlier harvest could not ask about in this stage."""
+    return [row[0] for row in db.execute("select item from missed_lookups where stage = ? order by item",
+                                         [stage.name])]
+
+
+def remember_missed(db, failures):
+    """Record what each failed stage could not ask about; an item missed before keeps its first date."""
+    stamp = store.now()
+    for failure in failures:
+        first = dict(db.execute("select item, first_missed from missed_lookups where stage = ?",
+                                [failure.stage.name]).fetchall())
+        db.execute("delete from missed_lookups where stage = ?", [failure.stage.name])
+        db["missed_lookups"].insert_all(
+            [{"stage": failure.stage.name, "item": item, "service": failure.service,
+              "first_missed": first.get(item, stamp), "reason": failure.error} for item in failure.items],
+            pk=("stage", "item"))
 
 
 def missing_linked_notices(db):
@@ -379,8 +535,9 @@ def build(db, curated_entries):
 
 
 def record_run(db, mode, client, summary, started_at, others=()):
-    """Log a finished harvest; `errors` lists the problems that were retried on the way
-    (by the E-utilities client, then by `others`, the registry and Crossref clients)."""
+    """Log a finished harvest: which stages landed, which failed and why; `errors` lists the
+    problems that were retried on the way (by the E-utilities client, then by `others`, the
+    registry and Crossref clients)."""
     retried = ", ".join(
         f"{problem} retried x{n}" if c is client else f"{c.service} {problem} retried x{n}"
         for c in (client, *others) for problem, n in sorted(c.retried.items()))
@@ -390,14 +547,17 @@ def record_run(db, mode, client, summary, started_at, others=()):
             "eutils_url": client.scrub(client.base_url), "dois_asked": summary.dois_asked,
             "found": summary.found, "unresolved": len(summary.unresolved),
             "new_papers": summary.new_papers, "updated_papers": summary.updated_papers,
-            "requests": summary.requests, "errors": retried or None, "status": "ok",
+            "requests": summary.requests, "errors": retried or None,
+            "status": "partial" if summary.failed else "ok",
             "ctgov_requests": summary.service_requests.get("ClinicalTrials.gov"),
             "crossref_requests": summary.service_requests.get("Crossref"),
+            "stages_landed": ", ".join(stage.name for stage in summary.landed) or None,
+            "stages_failed": ", ".join(summary.failed) or None,
+            "stage_errors": "\n".join(f"{name}: {failure.words()} ({failure.error})"
+                                      for name, failure in summary.failed.items()) or None,
         },
         pk="id",
     )
-    store.set_state(db, "last_harvest_date", datetime.now(timezone.utc).strftime("%Y/%m/%d"))
-    store.set_state(db, "last_harvest_at", started_at)
 
 
 def _save_unresolved(db, doi, original, line, reason, stamp):

@@ -123,11 +123,19 @@ TABLES = {
             "dois_asked": int, "found": int, "unresolved": int, "new_papers": int,
             "updated_papers": int, "requests": int, "errors": str, "status": str,
             "ctgov_requests": int, "crossref_requests": int,
+            "stages_landed": str, "stages_failed": str, "stage_errors": str,
         },
         "id",
         {},
     ),
     "harvest_state": ({"name": str, "value": str}, "name", {}),
+    # NCT ids and DOIs a harvest stage could not ask about (its service was down): the next
+    # harvest asks about them again, and forgets them once that stage lands.
+    "missed_lookups": (
+        {"stage": str, "item": str, "service": str, "first_missed": str, "reason": str},
+        ("stage", "item"),
+        {},
+    ),
     # Curated evidence (harvest/curated/*.yml), loaded by curate.py. In `links`, keys are
     # paper keys (the `pmid` column's values) or, for registered trials, registry ids.
     "curated_entries": (

@@ -143,8 +143,10 @@ def study(nct_id, title="A trial of a study drug in fibromyalgia", status="COMPL
           primary_completion=("2019-06", "ACTUAL"), completion=("2019-08", "ACTUAL"),
           enrollment=(40, "ACTUAL"), primary_outcomes=("Pain intensity on a 0-10 numeric rating scale",),
           secondary_outcomes=(), interventions=(("DRUG", "Naltrexone", "Naltrexone 4.5 mg daily"),),
-          last_update="2020-01-15", has_results=False, posted_primary=None, why_stopped=None):
-    """A study record in the v2 JSON shape (protocolSection modules, hasResults, resultsSection)."""
+          last_update="2020-01-15", has_results=False, posted_primary=None, why_stopped=None,
+          posted_secondary=None):
+    """A study record in the v2 JSON shape (protocolSection modules, hasResults, resultsSection);
+    `posted_primary` and `posted_secondary` are titles of posted outcome measures."""
     status_module = {
         "overallStatus": status,
         "startDateStruct": {"date": "2018-01", "type": "ACTUAL"},
@@ -176,15 +178,16 @@ def study(nct_id, title="A trial of a study drug in fibromyalgia", status="COMPL
         },
         "hasResults": has_results,
     }
-    if posted_primary:
+    posted = [(kind, title) for kind, title in (("PRIMARY", posted_primary), ("SECONDARY", posted_secondary)) if title]
+    if posted:
         record["resultsSection"] = {"outcomeMeasuresModule": {"outcomeMeasures": [{
-            "type": "PRIMARY", "title": posted_primary, "timeFrame": "12 weeks", "unitOfMeasure": "units",
+            "type": kind, "title": title, "timeFrame": "12 weeks", "unitOfMeasure": "units",
             "groups": [{"id": "OG000", "title": "Active"}, {"id": "OG001", "title": "Placebo"}],
             "classes": [{"categories": [{"measurements": [
                 {"groupId": "OG000", "value": "2.5", "spread": "1.1"},
                 {"groupId": "OG001", "value": "3.0", "spread": "1.2"}]}]}],
             "analyses": [{"pValue": "0.2", "statisticalMethod": "ANCOVA"}],
-        }]}}
+        } for kind, title in posted]}}
     return record
 
 

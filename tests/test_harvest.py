@@ -224,7 +224,7 @@ def test_refresh_with_nothing_new_is_cheap_and_rewrites_nothing(server, tmp_path
     with pipeline.atomic_database(db_path) as db:
         pipeline.harvest_dois(db, client, list(read_doi_lines(["10.1002/art.37734"])))
         first = pipeline.refresh(db, client, queries, keep)
-        pipeline.record_run(db, "sources", client, first, "2026-01-01T00:00:00Z")
+        pipeline.note_pubmed_harvest(db, "2026-01-01T00:00:00Z")
     kept = sqlite_utils.Database(db_path).execute("select count(*) from discoveries where kept = 1").fetchone()[0]
     assert first.new_papers == kept > 0
     before = table_digest(db_path)
@@ -242,7 +242,7 @@ def test_refresh_fetches_records_changed_since_the_last_harvest(server, tmp_path
     db_path = tmp_path / "kb.db"
     with pipeline.atomic_database(db_path) as db:
         pipeline.harvest_dois(db, client, list(read_doi_lines(["10.1002/art.37734"])))
-        pipeline.record_run(db, "dois", client, pipeline.Summary(), "2026-01-01T00:00:00Z")
+        pipeline.note_pubmed_harvest(db, "2026-01-01T00:00:00Z")
     revised = (FIXTURES / "pubmed_23359310.xml").read_text().replace(
         "Low-dose naltrexone for the treatment of fibromyalgia", "Low-dose naltrexone (revised) for the treatment of fibromyalgia"
     )

@@ -339,15 +339,63 @@ def test_a_second_harvest_asks_only_for_updates_and_rewrites_nothing(world):
     assert "filter.advanced" in ctgov_server.log[-1][1]
 
 
-@pytest.mark.parametrize("which", ["ctgov", "crossref"])
-def test_a_failing_service_leaves_kb_db_byte_identical(world, which):
-    db_path, _, ctgov_server, crossref_server = world
-    before = db_path.read_bytes()
-    (ctgov_server if which == "ctgov" else crossref_server).inject("404", times=5)
+def test_a_crossref_work_that_changed_since_the_last_run_is_saved_again(world):
+    db_path, _, _, crossref_server = world
+    assert harvest(db_path).exit_code == 0
+    db = sqlite_utils.Database(db_path)
+    relations = "select notice_doi, relation from notices where target_doi = ? order by 1"
+    assert db.execute(relations, [TRIAL_DOI]).fetchall() == [(PUBMED_NOTICE, "correction_of"),
+                                                              (CROSSREF_NOTICE, "comment_on")]
+    # Since then the publisher dropped the comment relation and Retraction Watch recorded a retraction.
+    retraction = "10.5555/ldn.retraction"
+    changed = work(TRIAL_DOI, updated_by=[(PUBMED_NOTICE, "correction"), (retraction, "retraction", "retraction-watch")])
+    crossref_server.add(changed)
+    crossref_server.add(work(retraction, title="Retraction of a fibromyalgia trial", update_to=[(TRIAL_DOI, "retraction")]))
     result = harvest(db_path)
-    assert result.exit_code != 0
-    assert "HTTP 404" in result.output and "left unchanged" in result.output
-    assert db_path.read_bytes() == before
+    assert result.exit_code == 0, result.output
+    assert ", 2 works new or changed," in result.output  # the trial's work and the retraction
+    db = sqlite_utils.Database(db_path)
+    stored = db.execute("select json from crossref_works where doi = ?", [TRIAL_DOI]).fetchone()[0]
+    assert json.loads(stored) == changed
+    assert db.execute(relations, [TRIAL_DOI]).fetchall() == [(PUBMED_NOTICE, "correction_of"),
+                                                              (retraction, "retraction_of")]
+    row = db.execute("select status, retracted, corrected, commented from integrity_status where pmid = '38000001'")
+    assert row.fetchone() == ("retracted", 1, 1, 0)
+    assert db.execute("select count(*) from links where from_key = ? and origin like 'Crossref%'",
+                      [f"doi:{CROSSREF_NOTICE}"]).fetchone()[0] == 0
+
+
+def test_a_withdrawal_notice_is_not_a_correction(world):
+    db_path, _, _, crossref_server = world
+    withdrawal = "10.5555/ldn.withdrawal"
+    crossref_server.add(work(TRIAL_DOI, updated_by=[(withdrawal, "withdrawal")]))
+    crossref_server.add(work(PUBMED_NOTICE))  # no longer a correction of the trial
+    crossref_server.add(work(withdrawal, title="Withdrawal of a fibromyalgia trial report",
+                             update_to=[(TRIAL_DOI, "withdrawal")]))
+    assert harvest(db_path).exit_code == 0
+    db = sqlite_utils.Database(db_path)
+    assert db.execute("select notice_doi, relation, notice_type from notices where target_doi = ? "
+                      "and relation != 'comment_on'", [TRIAL_DOI]).fetchall() == [
+        (withdrawal, "retraction_of", "withdrawal")]
+    row = db.execute("select status, retracted, corrected from integrity_status where pmid = '38000001'")
+    assert row.fetchone() == ("retracted", 1, 0)
+
+
+def test_posted_secondary_measures_are_not_counted_as_primary(world):
+    db_path, _, ctgov_server, _ = world
+    ctgov_server.add(study(SWITCHED, primary_outcomes=(PAIN,), secondary_outcomes=(FIQ,), has_results=True,
+                           posted_primary=PAIN, posted_secondary=FIQ, completion=("2020-01", "ACTUAL")))
+    ctgov_server.add(study(LONG_AGO, secondary_outcomes=(FIQ,), has_results=True, posted_secondary=FIQ,
+                           completion=("2016-03", "ACTUAL")))
+    assert harvest(db_path).exit_code == 0
+    db = sqlite_utils.Database(db_path)
+    assert db.execute("select registry_id, measure from registry_outcomes where kind = 'posted_primary'").fetchall() \
+        == [(SWITCHED, PAIN)]
+    rows = view_rows(db)
+    assert rows[SWITCHED]["posted_primary_results"].startswith(PAIN + ": ")
+    assert FIQ not in rows[SWITCHED]["posted_primary_results"]
+    assert json.loads(rows[SWITCHED]["registered_primary_outcome_values"]) == ["pain_intensity"]
+    assert rows[LONG_AGO]["posted_primary_results"] is None
 
 
 def test_kb_build_rebuilds_registry_and_notice_rows_from_stored_json(world):
