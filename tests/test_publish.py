@@ -154,7 +154,7 @@ def test_clinical_evidence_reads_in_words_with_the_study_linked(site):
     rct = next(r for r in response.json()["rows"] if r["study"] == kb.RCT)
     assert rct["direction"] == "favours_ldn"
     page = fetch(site, "/kb/clinical_evidence").text
-    assert '<a href="/kb/papers/99000001">Younger J, 2013</a>' in page
+    assert re.search(r'<a href="/kb/papers/99000001" title="[^"]*">Younger 2013</a>', page)
     assert "randomised controlled trial, crossover, double-blind, placebo-controlled" in page
     assert ">favours LDN<" in page
     for raw in ("placebo_controlled", "double_blind", "favours_ldn"):
@@ -227,16 +227,31 @@ def test_trials_and_their_publications(site):
     assert reported["registry_url"] == "https://clinicaltrials.gov/study/NCT00568555"
 
 
-def test_corrections_retractions_and_comments_show_both_sides(site):
-    links = {(r["study"], r["relation"], r["other_study"]) for r in rows(site, "/kb/corrections_retractions_comments")}
-    assert (kb.RCT, "erratum in", kb.ERRATUM) in links
-    assert (kb.ERRATUM, "erratum for", kb.RCT) in links
-    assert (kb.ERRATUM, "correction of", kb.RCT) in links
-    assert (kb.RCT, "corrected by", kb.ERRATUM) in links
-    # a review shows the re-analyses of it, PubMed's links and curated links side by side
-    assert (kb.REVIEW, "re-analysed by", kb.HOSTILE) in links
+def test_each_correction_and_comment_is_listed_once_beside_the_paper_it_concerns(site):
+    found = rows(site, "/kb/corrections_retractions_comments")
+    # the erratum is named by both PubMed records and by a curated link: one row
+    assert sorted((r["later_paper"], r["relation"], r["concerns"]) for r in found) == sorted([
+        (kb.ERRATUM, "correction of", kb.RCT),
+        (kb.HOSTILE, "re-analysis of", kb.REVIEW),
+    ])
+    erratum = next(r for r in found if r["later_paper"] == kb.ERRATUM)
+    assert set(erratum["origin"].split(", ")) == {"PubMed", "curated"}
     page = fetch(site, "/kb/corrections_retractions_comments").text
-    assert '<a href="/kb/papers/99000001">Younger J, 2013</a>' in page
+    assert re.search(r'<a href="/kb/papers/99000001" title="[^"]*">Younger 2013</a>', page)
+    assert "Erratum 2013" not in page and ">Erratum: Low-dose naltrexone" in page  # no author: its title's first words
+
+
+def test_a_letter_linked_to_no_paper_yet_is_listed_as_such(db_path, tmp_path):
+    copy = tmp_path / "kb.db"
+    shutil.copy(db_path, copy)
+    letter = "99000009"
+    with sqlite3.connect(copy) as connection:
+        connection.execute("insert into papers (pmid, title, year, citation, source) values (?, ?, 2026, ?, 'pubmed')",
+                           [letter, "A re-analysis suggests less benefit", "Letter A. A re-analysis. J Test. 2026."])
+        connection.execute("insert into tags (pmid, kind, value, source) values (?, 'design', 'letter', 'auto')", [letter])
+    found = rows(kb.make_datasette(copy), "/kb/corrections_retractions_comments")
+    assert {"later_paper": letter, "relation": "letter", "concerns": "not yet identified on the pages checked",
+            "origin": "pubmed"} in found
 
 
 def test_related_papers_name_both_directions(site):
@@ -272,7 +287,8 @@ def test_search_papers_is_ranked_full_text(site):
     assert [r["pmid"] for r in found] == [kb.RCT]
     assert "<mark>crossover</mark>" in found[0]["matched_text"]
     page = fetch(site, "/kb/search_papers?q=crossover").text
-    assert "<mark>crossover</mark>" in page and "&lt;mark&gt;" not in page
+    results = page[page.index('<table class="rows-and-columns">'):page.index("</table>")]
+    assert "<mark>crossover</mark>" in results and "&lt;mark&gt;" not in results
     assert '<label for="kb-search-input">' in page and 'value="crossover"' in page
     # curated summaries and outcomes in words are searched too, not only titles and abstracts
     assert [r["pmid"] for r in rows(site, "/kb/search_papers?q=" + "most patients reported")] == [kb.CURATED_ONLY]
@@ -330,8 +346,8 @@ def test_evidence_table_view_facets(site):
 def test_lists_read_as_words_and_keys_link_to_papers(site):
     page = fetch(site, "/kb/evidence_table").text
     assert "randomised controlled trial, crossover, double-blind, placebo-controlled" in page
-    assert '<a href="/kb/papers/99000001">99000001</a>' in page
-    assert '<a href="/kb/papers/doi~3A10~2E3390~2Fbiomed99~2E1087">' in page
+    assert re.search(r'<a href="/kb/papers/99000001" title="[^"]*">Younger 2013</a>', page)
+    assert re.search(r'<a href="/kb/papers/doi~3A10~2E3390~2Fbiomed99~2E1087" title="[^"]*">Driver 2023</a>', page)
 
 
 def test_paper_page_reads_like_a_record(site):
@@ -358,7 +374,7 @@ def test_paper_page_of_a_paper_known_by_doi(site):
     response = fetch(site, "/kb/papers/doi~3A10~2E3390~2Fbiomed99~2E1087")
     assert response.status_code == 200
     assert "Efficacy of low-dose naltrexone in chronic pain" in response.text
-    assert "citation from curation: no PubMed record harvested" in response.text
+    assert "citation checked by hand; no PubMed record here yet" in response.text
 
 
 def test_markup_is_sanitised_when_rendered(site):
