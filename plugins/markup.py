@@ -79,7 +79,7 @@ PERCENT_COLUMNS = {"i2", "weight"}
 FLAG_PREFIXES = ("is_", "has_", "flag_")
 FLAG_NOTE = re.compile(r"^1 (if|when)\b")
 CODE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")  # a snake_case identifier
-IN_PROSE = re.compile(r"(?<![/=.#?&\w])[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b(?![/=.]\w)")  # not inside a URL
+IN_PROSE = re.compile(r"(?<![/=.#?&\w])[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b(?![/=]|\.[A-Za-z])")  # not in a URL or file name
 RELATION_WORDS = {**{code: words[0] for code, words in CURATED_RELATIONS.items()},
                   **{code: words[0] for code, words in PUBMED_RELATIONS.items()}}
 
