@@ -231,10 +231,11 @@ def screenshots(db_path, out_dir):
     pooled estimate of pain and the first trial result it pooled."""
     out_dir = Path(out_dir)
     connection = sqlite3.connect(db_path)
-    # the newest curated clinical study with an abstract shows every part of the page
+    # the newest curated trial with results and an abstract shows every part of the page
     (key,) = connection.execute(
         """select e.pmid from evidence_table e join papers p on p.pmid = e.pmid
-           order by e.evidence_from = 'curated' desc, p.abstract is not null desc, e.year desc limit 1"""
+           order by e.evidence_from = 'curated' desc, exists (select 1 from effects r where r.pmid = e.pmid) desc,
+                    p.abstract is not null desc, e.year desc limit 1"""
     ).fetchone()
     outcome, method, pooled = connection.execute(
         "select outcome, method, effect_ids from pooled_estimates order by outcome = 'pain_intensity' desc, "
