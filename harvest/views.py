@@ -38,14 +38,6 @@ STUDY_TYPES = [
     ("narrative review", ("narrative_review",)),
 ]
 
-# Relation codes (both vocabularies) that belong in the corrections-and-comments listing.
-CORRECTION_AND_COMMENT_CODES = (
-    "correction_of", "retraction_of", "expression_of_concern_for", "comment_on", "reply_to", "reanalysis_of",
-    "ErratumIn", "ErratumFor", "RetractionIn", "RetractionOf", "PartialRetractionIn",
-    "PartialRetractionOf", "ExpressionOfConcernIn", "ExpressionOfConcernFor", "CommentIn",
-    "CommentOn", "CorrectedandRepublishedIn", "CorrectedandRepublishedFrom",
-)
-
 # Curated citation field -> (curated expression, PubMed expression); compared after
 # normalising case, surrounding space and a trailing full stop, which PubMed adds to titles.
 CONFLICT_FIELDS = {
@@ -379,13 +371,6 @@ where pairs.other_key is not null
 group by pairs.pmid, pairs.relation, pairs.relation_code, pairs.other_key, pairs.origin
 """
 
-CORRECTIONS_AND_COMMENTS = f"""
-select r.pmid, p.citation, p.year, r.relation, r.other_key, r.other_citation, r.origin
-from related_papers r
-join papers p on p.pmid = r.pmid
-where r.relation_code in ({quoted(CORRECTION_AND_COMMENT_CODES)})
-"""
-
 NEW_SINCE_LAST_HARVEST = """
 select p.pmid, p.citation, p.title, p.year, coalesce(p.journal_iso, p.journal) as journal,
        p.first_seen, p.source, u.pubmed_url, u.doi_url
@@ -448,7 +433,6 @@ VIEWS = {
     "adverse_events_reported": (["papers", "curated_entries", "tags"], ADVERSE_EVENTS_REPORTED),
     "trial_publications": (["trials", "links", "registry_ids", "papers"], TRIAL_PUBLICATIONS),
     "related_papers": (["papers", "links", "comments_corrections", "trials"], RELATED_PAPERS),
-    "corrections_and_comments": (["papers", "links", "comments_corrections", "trials"], CORRECTIONS_AND_COMMENTS),
     "new_since_last_harvest": (["papers", "harvest_runs"], NEW_SINCE_LAST_HARVEST),
     "paper_feed": (["papers"], PAPER_FEED),
     "conflicts": (["papers", "curated_entries"], CONFLICTS),
@@ -528,6 +512,54 @@ select
      from integrity_notices i where i.pmid = p.pmid) as notices,
     (select group_concat(i.sources, '; ') from integrity_notices i where i.pmid = p.pmid) as sources
 from papers p
+"""
+
+# One row per notice and the paper it concerns (a correction, retraction, expression of concern,
+# comment, reply or re-analysis), however many records name the pair: curated and Crossref links
+# go from the notice to the paper; PubMed names the pair from either record. A letter or erratum
+# linked to no paper yet is listed too, with `concerns` empty, so it is never silently missing.
+NOTICE_KINDS = [
+    (CURATED_RELATIONS[ours[0]][0], code, side)
+    for _, _, own, notice, ours in INTEGRITY_STATUSES
+    for side, codes in (("own", own), ("notice", notice), ("link", ours))
+    for code in codes
+] + [(CURATED_RELATIONS["reply_to"][0], "reply_to", "link")]
+
+CORRECTIONS_AND_COMMENTS = f"""
+with kinds(relation, code, side) as (
+    {values_table(NOTICE_KINDS)}
+),
+pairs as (
+    select l.from_key as notice, k.relation, l.to_key as concerns, l.origin, null as cited
+    from links l join kinds k on k.side = 'link' and k.code = l.relation
+    union
+    select c.ref_pmid, k.relation, c.pmid, 'PubMed', c.ref_source
+    from comments_corrections c join kinds k on k.side = 'own' and k.code = c.ref_type
+    union
+    select c.pmid, k.relation, c.ref_pmid, 'PubMed', c.ref_source
+    from comments_corrections c join kinds k on k.side = 'notice' and k.code = c.ref_type
+)
+select
+    pairs.notice,
+    coalesce(n.citation, case when pairs.concerns in (select pmid from papers) then max(pairs.cited) end) as notice_citation,
+    coalesce(n.year, c.year) as year,
+    replace(group_concat(distinct pairs.relation), ',', '; ') as relation,
+    pairs.concerns,
+    coalesce(c.citation, case when pairs.notice in (select pmid from papers) then max(pairs.cited) end) as concerns_citation,
+    replace(group_concat(distinct pairs.origin), ',', ', ') as origin
+from pairs
+left join papers n on n.pmid = pairs.notice
+left join papers c on c.pmid = pairs.concerns
+where n.pmid is not null or c.pmid is not null
+group by pairs.notice, pairs.concerns
+union all
+select f.pmid, p.citation, p.year, f.publication_role, null, null, p.source
+from paper_facets f join papers p on p.pmid = f.pmid
+where f.publication_role in ('letter', 'erratum')
+  and not exists (select 1 from links l join kinds k on k.side = 'link' and k.code = l.relation
+                  where l.from_key = f.pmid)
+  and not exists (select 1 from comments_corrections c join kinds k on k.code = c.ref_type
+                  where (k.side = 'notice' and c.pmid = f.pmid) or (k.side = 'own' and c.ref_pmid = f.pmid))
 """
 
 # datasette-atom's column contract, one entry per notice about a kb.db paper.
@@ -697,6 +729,8 @@ VIEWS.update({
     "integrity_notices": (["papers", "links", "comments_corrections"], INTEGRITY_NOTICES),
     "integrity_status": (["papers", "links", "comments_corrections"], INTEGRITY_STATUS),
     "notice_feed": (["papers", "links", "comments_corrections"], NOTICE_FEED),
+    "corrections_and_comments": (["papers", "links", "comments_corrections", "curated_entries", "tags"],
+                                 CORRECTIONS_AND_COMMENTS),
     "trial_results_papers": (["links", "registry_ids", "papers", "curated_entries", "tags"], TRIAL_RESULTS_PAPERS),
     "registration_vs_publication": (
         ["trials", "ctgov_studies", "registry_outcomes", "registry_interventions", "registry_facts",

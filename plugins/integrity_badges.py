@@ -21,6 +21,17 @@ CHECKS = (
 )
 
 
+# Where a notice or a registry fact was found, in words (integrity_notices.sources,
+# registration_vs_publication.registry_facts_from).
+FOUND_IN = {"curated": "a curator's check of the public pages"}
+
+
+def found_in(sources):
+    """'PubMed, curated' -> 'PubMed and a curator's check of the public pages'."""
+    parts = [FOUND_IN.get(part.strip(), part.strip()) for part in str(sources or "").split(",") if part.strip()]
+    return " and ".join(parts)
+
+
 def badge(status):
     """The badge for an integrity status; nothing for 'none'."""
     if not status or status == "none":
@@ -37,11 +48,14 @@ async def paper_integrity(datasette, key):
         " union select registry_id from paper_registry_ids where pmid = ?) order by v.registry_id",
         [key, key])).rows
     status, notices = (found[0]["status"], json.loads(found[0]["notices"])) if found else ("none", [])
+    for notice in notices:
+        notice["found_in"] = found_in(notice.get("source"))
     return {
         "integrity_badge": badge(status),
         "integrity_notices": notices,
         "registration_checks": [
-            {**dict(row), "raised": [text for flag, text in CHECKS if row[flag]]} for row in trials
+            {**dict(row), "raised": [text for flag, text in CHECKS if row[flag]],
+             "facts_from": found_in(row["registry_facts_from"])} for row in trials
         ],
     }
 

@@ -1,6 +1,7 @@
 """What the home page, query pages and the paper page (templates/index.html, query-kb-*.html,
 row-kb-papers.html) show beyond Datasette's own context: the last harvest, and a paper's
-full record.
+full record: its tags (each once, with who found it), related papers, and its effect sizes,
+risk of bias and published pooled results.
 
 Everything is read through the views in harvest/views.py, so the page and the
 published views never disagree.
@@ -49,6 +50,49 @@ def paper_href(datasette, key):
     return datasette.urls.row(DATABASE, PAPERS_TABLE, tilde_encode(key))
 
 
+# Who found a tag or a link, in words (tags.source, related_papers.origin).
+FOUND_BY = {"auto": "automatic tagging", "curated": "a curator", "PubMed": "PubMed"}
+ROB_ORDER = ["randomisation", "deviations", "missing_data", "measurement", "reporting", "overall"]
+
+
+def found_by(source):
+    return FOUND_BY.get(source, source)
+
+
+def tags_once(tags):
+    """One row per kind and value, however many sources gave it: who found it, and the sentence
+    (with the section it is in) that supports it, when automatic tagging quoted one."""
+    merged = {}
+    for tag in tags:
+        row = merged.setdefault((tag["kind"], tag["value"]), {**tag, "found_by": []})
+        if found_by(tag["source"]) not in row["found_by"]:
+            row["found_by"].append(found_by(tag["source"]))
+        if tag["evidence"] and not row["evidence"]:
+            row.update(evidence=tag["evidence"], section=tag["section"])
+    return list(merged.values())
+
+
+async def paper_results(datasette, db, key):
+    """The paper's effect sizes, risk of bias and published pooled results, when kb.db has them."""
+    present = set(await db.table_names())
+    found = {"paper_effects": [], "paper_rob": [], "paper_pooled": []}
+    if "effects" in present:
+        found["paper_effects"] = await rows(
+            db, "select * from effects where pmid = ? order by is_primary desc, outcome, timepoint_weeks, effect_id", [key])
+        for effect in found["paper_effects"]:
+            effect["href"] = datasette.urls.row(DATABASE, "effects", tilde_encode(effect["effect_id"]))
+    if "risk_of_bias" in present:
+        judged = await rows(db, "select * from risk_of_bias where pmid = ?", [key])
+        found["paper_rob"] = sorted(judged, key=lambda r: ROB_ORDER.index(r["domain"]) if r["domain"] in ROB_ORDER else 99)
+        for judgement in found["paper_rob"]:
+            judgement["href"] = datasette.urls.row(DATABASE, "risk_of_bias", tilde_encode(judgement["key"]) + "," + tilde_encode(judgement["domain"]))
+    if "meta_analyses" in present:
+        found["paper_pooled"] = await rows(db, "select * from meta_analyses where pmid = ? order by position", [key])
+        for pooled in found["paper_pooled"]:
+            pooled["href"] = datasette.urls.row(DATABASE, "meta_analyses", tilde_encode(pooled["key"]) + "," + str(pooled["position"]))
+    return found
+
+
 async def paper_record(datasette, key):
     db = datasette.get_database(DATABASE)
     one = "where pmid = ?"
@@ -56,16 +100,17 @@ async def paper_record(datasette, key):
     related = await rows(db, f"select * from related_papers {one} order by origin, relation, other_key", [key])
     for link in related:
         link["href"] = paper_href(datasette, link["other_key"]) if link["other_in_kb"] else None
+        link["found_by"] = found_by(link["origin"])
     curated = await first(db, "select * from curated_entries where pmid = ? and type = 'publication'", [key])
     return {
         "paper_urls": urls or {},
         "paper_sections": await rows(db, f"select label, html from abstract_sections {one} order by position", [key]),
         "paper_registries": await rows(db, f"select registry_id, registry_url from paper_registry_ids {one} order by registry_id", [key]),
-        "paper_tags": await rows(
+        "paper_tags": tags_once(await rows(
             db,
             f"select kind, value, source, evidence, section from tags {one} order by kind, value, source",
             [key],
-        ),
+        )),
         "paper_facts": await first(db, f"select * from evidence_table {one}", [key]),
         "paper_curated": curated,
         "paper_sources": await rows(
@@ -79,6 +124,7 @@ async def paper_record(datasette, key):
         "paper_related": related,
         "paper_types": [r["name"] for r in await rows(db, f"select name from publication_types {one} order by position", [key])],
         "paper_mesh": [r["descriptor"] for r in await rows(db, f"select descriptor from mesh_headings {one} order by position", [key])],
+        **await paper_results(datasette, db, key),
     }
 
 

@@ -265,6 +265,16 @@ def metadata():
     return yaml.safe_load((ROOT / "metadata.yml").read_text())
 
 
+def plugin(name):
+    """A module of plugins/, loaded by path as Datasette loads it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "plugins" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def make_datasette(path):
     """The Datasette the Makefile's serve command starts, as an in-process object."""
     from datasette.app import Datasette

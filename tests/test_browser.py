@@ -5,6 +5,7 @@ Run as a script to refresh the README screenshots:
 """
 
 import contextlib
+import json
 import re
 import shutil
 import sqlite3
@@ -23,6 +24,7 @@ sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent.parent)]
 
 import publish_db as kb  # noqa: E402
 from harvest.site import free_port, running  # noqa: E402
+from page_text import raw_data, visible_text  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -47,13 +49,13 @@ def serving(db_path, workdir):
 
 
 @contextlib.contextmanager
-def browser_page(width=1280):
+def browser_page(width=1280, height=900):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            yield browser.new_page(viewport={"width": width, "height": 900})
+            yield browser.new_page(viewport={"width": width, "height": height})
         finally:
             browser.close()
 
@@ -78,7 +80,7 @@ def test_search_facet_paper_and_evidence_table(site, page):
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
 
     page.goto(site + "/")
-    assert "LDN evidence base" in page.locator("h1").inner_text()
+    assert "LDN evidence base" in page.locator("h1").first.inner_text()
     assert "last harvested from PubMed on 2026-11-20" in page.locator(".kb-stats").inner_text()
 
     page.fill("#kb-search-input", "crossover")
@@ -87,7 +89,7 @@ def test_search_facet_paper_and_evidence_table(site, page):
     assert page.locator("table.rows-and-columns mark").first.inner_text() == "crossover"
 
     page.goto(site + "/kb/paper_facets?_search=naltrexone")
-    assert "5 rows where search matches" in page.locator("h3").first.inner_text()
+    assert "5 rows matching “naltrexone”" in page.locator("h3").first.inner_text()
 
     page.locator("#facet-design a", has_text="randomised controlled trial").first.click()
     page.wait_for_url("**design__arraycontains=rct**")
@@ -95,7 +97,7 @@ def test_search_facet_paper_and_evidence_table(site, page):
     assert "Low-dose naltrexone for fibromyalgia: a randomized crossover trial" in table
     assert "Naltrexone at low doses for chronic pain" not in table
 
-    page.click("table.rows-and-columns >> text=99000001")
+    page.click("table.rows-and-columns >> text=Younger 2013")
     page.wait_for_url("**/kb/papers/99000001")
     assert page.locator("h1.kb-title").inner_text() == "Low-dose naltrexone for fibromyalgia: a randomized crossover trial"
     assert page.locator("h1.kb-title i").inner_text() == "fibromyalgia"
@@ -131,50 +133,74 @@ def shipped_site(tmp_path_factory):
         yield base, db_path
 
 
-def raw_values():
-    """Vocabulary values a reader should never see: those written with an underscore."""
-    from harvest.labels import LABELS
-
-    return {value for values in LABELS.values() for value in values if "_" in value}
-
-
 def curation_log_fragments():
     from test_served_kb import log_fragments
 
     return log_fragments()
 
 
-def test_pages_at_1280_fit_read_in_words_and_run_clean(shipped_site, page):
+def main_pages(db_path):
+    """The pages a reader lands on: home, the canned queries, a paper, a pooled estimate and the
+    rows it pooled, a risk-of-bias judgement, the search."""
+    connection = sqlite3.connect(db_path)
+    (paper,) = connection.execute(
+        "select pmid from evidence_table where evidence_from = 'curated' order by year desc limit 1").fetchone()
+    outcome, method, pooled = connection.execute(
+        "select outcome, method, effect_ids from pooled_estimates order by k desc limit 1").fetchone()
+    (key, domain) = connection.execute("select key, domain from risk_of_bias limit 1").fetchone()
+    pages = {
+        "home": "/",
+        "evidence view": "/kb/clinical_evidence",
+        "paper page": f"/kb/papers/{tilde_encode(paper)}",
+        "corrections": "/kb/corrections_retractions_comments",
+        "integrity": "/kb/integrity",
+        "search log and PRISMA flow": "/prisma",
+        "registration checks": "/kb/registration_checks",
+        "search": "/kb/search_papers?q=" + urllib.parse.quote("pain threshold"),
+        "pooled estimate": f"/kb/pooled_estimates/{tilde_encode(outcome)},{tilde_encode(method)}",
+        "risk of bias": f"/kb/risk_of_bias/{tilde_encode(key)},{tilde_encode(domain)}",
+        "all tables": "/kb",
+    }
+    pages.update({f"effects row {effect}": f"/kb/effects/{tilde_encode(effect)}" for effect in json.loads(pooled)})
+    return pages
+
+
+def width_at_1280(page):
+    """The page's width, or 9999 when a box inside it scrolls sideways (Datasette's table wrapper)."""
+    return page.evaluate("""() => Math.max(document.documentElement.scrollWidth,
+        ...[...document.querySelectorAll('.table-wrapper, table')].map(e => e.scrollWidth > e.clientWidth + 1 ? 9999 : e.getBoundingClientRect().right))""")
+
+
+def test_main_pages_at_1280_fit_read_in_words_and_run_clean(shipped_site, page):
     base, db_path = shipped_site
     errors = []
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
     page.on("pageerror", lambda error: errors.append(str(error)))
-    (paper,) = sqlite3.connect(db_path).execute(
-        "select pmid from evidence_table where evidence_from = 'curated' order by year desc limit 1").fetchone()
-    pages = {
-        "home": ("/", True),
-        "evidence view": ("/kb/clinical_evidence", True),
-        "paper page": (f"/kb/papers/{tilde_encode(paper)}", False),
-        "corrections view": ("/kb/corrections_retractions_comments", False),
-        "search log and PRISMA flow": ("/prisma", True),
-        "search": ("/kb/search_papers?q=" + urllib.parse.quote("pain threshold"), False),
-    }
-    raw = raw_values()
     logs = curation_log_fragments()
-    for name, (path, must_fit) in pages.items():
+    for name, path in main_pages(db_path).items():
         page.goto(base + path)
-        text = page.locator("body").inner_text()
-        words = set(re.findall(r"[a-z]+(?:_[a-z]+)+", text))
-        if must_fit:
-            # the page, and any box that scrolls sideways inside it (Datasette's table wrapper)
-            width = page.evaluate("""() => Math.max(document.documentElement.scrollWidth,
-                ...[...document.querySelectorAll('.table-wrapper, table')].map(e => e.scrollWidth > e.clientWidth + 1 ? 9999 : e.getBoundingClientRect().right))""")
-            assert width <= 1280, f"{name}: {width} px wide at 1280"
-            assert not (words & raw), f"{name} shows raw values {sorted(words & raw)}"
-        flat = " ".join(text.split())
+        assert width_at_1280(page) <= 1280, f"{name}: {width_at_1280(page)} px wide at 1280"
+        text, _ = visible_text(page.content())
+        assert raw_data(text) == {}, f"{name}: {raw_data(text)}"
+        flat = " ".join(page.locator("body").inner_text().split())
         assert not [f for f in logs if f in flat], f"{name} shows curation-log text"
-    assert page.locator("table.rows-and-columns mark").count() > 0  # the search highlights
+        if name == "search":
+            assert page.locator("table.rows-and-columns mark").count() > 0  # the search highlights
     assert errors == []
+
+
+def test_home_page_search_box_and_harvest_date_are_in_the_first_screen(shipped_site):
+    base, _ = shipped_site
+    with browser_page(width=1280, height=800) as page:
+        page.goto(base + "/")
+        box = page.locator("#kb-search-input").bounding_box()
+        assert box["y"] + box["height"] <= 800, box
+        stats = page.locator(".kb-stats")
+        assert stats.bounding_box()["y"] + stats.bounding_box()["height"] <= 800
+        assert re.search(r"last harvested from PubMed on \d{4}-\d{2}-\d{2}|not harvested from PubMed yet", stats.inner_text())
+        # each line once: the licence is said in the footer only
+        body = page.locator("body").inner_text()
+        assert body.count("Data license:") == 1
 
 
 def test_charts_render(site, page):
@@ -202,22 +228,31 @@ def test_served_site_refuses_writes_and_stops_runaway_queries(site):
 
 
 def screenshots(db_path, out_dir):
-    """The evidence table and a curated paper's page, as PNGs for the README."""
+    """The README's pictures of the site at 1280 px: the evidence table, a curated paper's page, our
+    pooled estimate of pain and the first trial result it pooled."""
     out_dir = Path(out_dir)
     connection = sqlite3.connect(db_path)
-    # the newest curated clinical study with an abstract shows every part of the page
+    # the newest curated trial with results and an abstract shows every part of the page
     (key,) = connection.execute(
         """select e.pmid from evidence_table e join papers p on p.pmid = e.pmid
-           order by e.evidence_from = 'curated' desc, p.abstract is not null desc, e.year desc limit 1"""
+           order by e.evidence_from = 'curated' desc, exists (select 1 from effects r where r.pmid = e.pmid) desc,
+                    p.abstract is not null desc, e.year desc limit 1"""
     ).fetchone()
+    outcome, method, pooled = connection.execute(
+        "select outcome, method, effect_ids from pooled_estimates order by outcome = 'pain_intensity' desc, "
+        "method = 'REML' desc limit 1").fetchone()
     workdir = Path(db_path).resolve().parent / "build"
     workdir.mkdir(exist_ok=True)
-    # at 1280 px, the width the evidence view is made to fit
     with serving(Path(db_path).resolve(), workdir) as base, browser_page(width=1280) as page:
         page.goto(base + "/kb/clinical_evidence")
         page.screenshot(path=str(out_dir / "evidence-table.png"))
-        page.goto(base + f"/kb/papers/{tilde_encode(key)}")
-        page.screenshot(path=str(out_dir / "paper-page.png"), full_page=True)
+        for name, path in (
+            ("paper-page", f"/kb/papers/{tilde_encode(key)}"),
+            ("pooled-estimate", f"/kb/pooled_estimates/{tilde_encode(outcome)},{tilde_encode(method)}"),
+            ("effects-row", f"/kb/effects/{tilde_encode(json.loads(pooled)[-1])}"),
+        ):
+            page.goto(base + path)
+            page.screenshot(path=str(out_dir / f"{name}.png"), full_page=True)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def fetch(site, path):
 def test_a_corrected_paper_shows_its_badge_and_notice(site):
     page = fetch(site, f"/kb/papers/{kb.RCT}").text
     assert '<span class="kb-badge kb-badge-corrected">corrected</span>' in page
-    assert "(found through PubMed, curated)" in page
+    assert "(found in PubMed and a curator&#39;s check of the public pages)" in page
     reanalysed = fetch(site, f"/kb/papers/{kb.REVIEW}").text
     assert '<span class="kb-badge kb-badge-re-analysed">re-analysed</span>' in reanalysed
     clean = fetch(site, f"/kb/papers/{kb.OLD}").text
@@ -48,7 +48,7 @@ def test_evidence_rows_carry_the_badge(site):
 
 def test_a_paper_page_shows_its_trial_registration_checks(site):
     page = fetch(site, f"/kb/papers/{kb.RCT}").text
-    assert "Registration vs publication" in page
+    assert "Published as registered?" in page
     assert "the registered primary outcome is not the published primary outcome" in page
     assert "Results posted on the registry</dt><dd>no" in page
 

@@ -154,7 +154,7 @@ def test_clinical_evidence_reads_in_words_with_the_study_linked(site):
     rct = next(r for r in response.json()["rows"] if r["study"] == kb.RCT)
     assert rct["direction"] == "favours_ldn"
     page = fetch(site, "/kb/clinical_evidence").text
-    assert '<a href="/kb/papers/99000001">Younger J, 2013</a>' in page
+    assert re.search(r'<a href="/kb/papers/99000001" title="[^"]*">Younger 2013</a>', page)
     assert "randomised controlled trial, crossover, double-blind, placebo-controlled" in page
     assert ">favours LDN<" in page
     for raw in ("placebo_controlled", "double_blind", "favours_ldn"):
@@ -227,16 +227,31 @@ def test_trials_and_their_publications(site):
     assert reported["registry_url"] == "https://clinicaltrials.gov/study/NCT00568555"
 
 
-def test_corrections_retractions_and_comments_show_both_sides(site):
-    links = {(r["study"], r["relation"], r["other_study"]) for r in rows(site, "/kb/corrections_retractions_comments")}
-    assert (kb.RCT, "erratum in", kb.ERRATUM) in links
-    assert (kb.ERRATUM, "erratum for", kb.RCT) in links
-    assert (kb.ERRATUM, "correction of", kb.RCT) in links
-    assert (kb.RCT, "corrected by", kb.ERRATUM) in links
-    # a review shows the re-analyses of it, PubMed's links and curated links side by side
-    assert (kb.REVIEW, "re-analysed by", kb.HOSTILE) in links
+def test_each_correction_and_comment_is_listed_once_beside_the_paper_it_concerns(site):
+    found = rows(site, "/kb/corrections_retractions_comments")
+    # the erratum is named by both PubMed records and by a curated link: one row
+    assert sorted((r["later_paper"], r["relation"], r["concerns"]) for r in found) == sorted([
+        (kb.ERRATUM, "correction of", kb.RCT),
+        (kb.HOSTILE, "re-analysis of", kb.REVIEW),
+    ])
+    erratum = next(r for r in found if r["later_paper"] == kb.ERRATUM)
+    assert set(erratum["origin"].split(", ")) == {"PubMed", "curated"}
     page = fetch(site, "/kb/corrections_retractions_comments").text
-    assert '<a href="/kb/papers/99000001">Younger J, 2013</a>' in page
+    assert re.search(r'<a href="/kb/papers/99000001" title="[^"]*">Younger 2013</a>', page)
+    assert "Erratum 2013" not in page and ">Erratum: Low-dose naltrexone" in page  # no author: its title's first words
+
+
+def test_a_letter_linked_to_no_paper_yet_is_listed_as_such(db_path, tmp_path):
+    copy = tmp_path / "kb.db"
+    shutil.copy(db_path, copy)
+    letter = "99000009"
+    with sqlite3.connect(copy) as connection:
+        connection.execute("insert into papers (pmid, title, year, citation, source) values (?, ?, 2026, ?, 'pubmed')",
+                           [letter, "A re-analysis suggests less benefit", "Letter A. A re-analysis. J Test. 2026."])
+        connection.execute("insert into tags (pmid, kind, value, source) values (?, 'design', 'letter', 'auto')", [letter])
+    found = rows(kb.make_datasette(copy), "/kb/corrections_retractions_comments")
+    assert {"later_paper": letter, "relation": "letter", "concerns": "not yet identified on the pages checked",
+            "origin": "pubmed"} in found
 
 
 def test_related_papers_name_both_directions(site):
@@ -272,7 +287,8 @@ def test_search_papers_is_ranked_full_text(site):
     assert [r["pmid"] for r in found] == [kb.RCT]
     assert "<mark>crossover</mark>" in found[0]["matched_text"]
     page = fetch(site, "/kb/search_papers?q=crossover").text
-    assert "<mark>crossover</mark>" in page and "&lt;mark&gt;" not in page
+    results = page[page.index('<table class="rows-and-columns">'):page.index("</table>")]
+    assert "<mark>crossover</mark>" in results and "&lt;mark&gt;" not in results
     assert '<label for="kb-search-input">' in page and 'value="crossover"' in page
     # curated summaries and outcomes in words are searched too, not only titles and abstracts
     assert [r["pmid"] for r in rows(site, "/kb/search_papers?q=" + "most patients reported")] == [kb.CURATED_ONLY]
@@ -330,8 +346,8 @@ def test_evidence_table_view_facets(site):
 def test_lists_read_as_words_and_keys_link_to_papers(site):
     page = fetch(site, "/kb/evidence_table").text
     assert "randomised controlled trial, crossover, double-blind, placebo-controlled" in page
-    assert '<a href="/kb/papers/99000001">99000001</a>' in page
-    assert '<a href="/kb/papers/doi~3A10~2E3390~2Fbiomed99~2E1087">' in page
+    assert re.search(r'<a href="/kb/papers/99000001" title="[^"]*">Younger 2013</a>', page)
+    assert re.search(r'<a href="/kb/papers/doi~3A10~2E3390~2Fbiomed99~2E1087" title="[^"]*">Driver 2023</a>', page)
 
 
 def test_paper_page_reads_like_a_record(site):
@@ -358,7 +374,7 @@ def test_paper_page_of_a_paper_known_by_doi(site):
     response = fetch(site, "/kb/papers/doi~3A10~2E3390~2Fbiomed99~2E1087")
     assert response.status_code == 200
     assert "Efficacy of low-dose naltrexone in chronic pain" in response.text
-    assert "citation from curation: no PubMed record harvested" in response.text
+    assert "citation checked by hand; no PubMed record here yet" in response.text
 
 
 def test_markup_is_sanitised_when_rendered(site):
@@ -435,11 +451,7 @@ def test_bibtex_export_of_all_papers(site):
 
 
 def test_bibtex_keys_transliterate_accented_names():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("reference_exports", kb.ROOT / "plugins" / "reference_exports.py")
-    exports = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(exports)
+    exports = kb.plugin("reference_exports")
     taken = set()
     keys = [exports.bibtex_key({"authors": [name], "year": 2024}, taken)
             for name in ("Häuser W", "Rodríguez-Freire C", "Bye-Møller L", "Häuser W")]
@@ -519,3 +531,111 @@ def test_pages_say_plainly_when_nothing_was_harvested(db_path, tmp_path):
 def test_home_page_keeps_a_place_for_the_evidence_summary():
     # the partial is optional: without it the home page still renders (see the tests above)
     assert '{% include "_evidence_summary.html" ignore missing %}' in (kb.ROOT / "templates/index.html").read_text()
+
+
+# ---- pages in words (plugins/markup.py) ----------------------------------------------------------
+
+
+def test_numbers_read_as_clinicians_read_them():
+    markup = kb.plugin("markup")
+    cases = [
+        ((-0.15358760194884488,), "-0.15"),      # computed: two decimals
+        ((0.0907181881815039,), "0.091"),        # computed and below 0.1: three
+        ((-1.3,), "-1.3"),                       # reported: as reported
+        ((0.27,), "0.27"),
+        ((12.0,), "12"),
+        ((2024,), "2024"),                       # years and counts: no separators
+        ((69.7231246518652, "i2"), "70%"),
+        ((0.0367362753362163, "q_p"), "0.04"),   # p-values as journals print them
+        ((0.0063, "p_value"), "0.006"),
+        ((0.0004, "p_value"), "<0.001"),
+        (("4.5 mg/day",), "4.5 mg/day"),
+    ]
+    assert [markup.number_text(*args) for args, _ in cases] == [shown for _, shown in cases]
+
+
+def test_codes_names_and_notes_read_as_words():
+    markup = kb.plugin("markup")
+    assert markup.code_words("placebo_controlled") == "placebo-controlled"  # a label
+    assert markup.code_words("reanalysis_of") == "re-analysis of"            # a relation
+    assert markup.code_words("posted_primary") == "posted primary"           # anything else
+    assert markup.scalar_words("the per-arm n (n_source) of https://x.org/a_b", "reported") == \
+        "the per-arm n (n source) of https://x.org/a_b"
+    assert markup.column_words("ci_low") == "95% CI from" and markup.column_words("sd_ldn") == "SD LDN"
+    assert markup.field_note("1 if results are posted, 0 if not") == "Yes if results are posted, no if not"
+    assert markup.field_note("Outcomes (pain_intensity, quality_of_life)") == "Outcomes (pain intensity, quality of life)"
+    assert markup.is_flag("poolable", "1 if the result can be pooled") and markup.is_flag("flag_dose_differs")
+    assert not markup.is_flag("step", "1 for the first trial, 2 after adding the second")
+    assert markup.paper_name("de Carvalho JF", 2023, "A title") == "de Carvalho 2023"
+    assert markup.paper_name(None, 2025, "Efficacy and safety of low-dose naltrexone in fibromyalgia") == \
+        "Efficacy and safety of low-dose naltrexone… 2025"
+    assert markup.paper_name("Rodríguez-Freire C", None, "x") == "Rodríguez-Freire, year not verified"
+
+
+@pytest.fixture(scope="module")
+def evidence_site(db_path, tmp_path_factory):
+    """The test kb.db with one pooled estimate of two results, one of them the RCT's."""
+    import sqlite_utils
+
+    from harvest import evidence, store
+
+    path = tmp_path_factory.mktemp("evidence") / "kb.db"
+    shutil.copy(db_path, path)
+    db = sqlite_utils.Database(path)
+    store.ensure_db_shape(db)
+    assert "effects" in evidence.TABLES
+    db["effects"].insert_all([
+        {"effect_id": "younger-2013-crossover#1", "key": "younger-2013-crossover", "pmid": kb.RCT,
+         "trial_key": "NCT00568555", "outcome": "pain_intensity", "timepoint_weeks": 12.0, "measure": "md",
+         "estimate": -10.8, "p_value": 0.016, "n_ldn": 28, "n_comparator": 28, "favours": "ldn", "is_primary": 1,
+         "crossover": 1, "smd": -0.472099728235831, "poolable": 1, "source": "https://example.org/younger"},
+        {"effect_id": "driver-2099-retrospective#1", "key": "driver-2099-retrospective", "pmid": kb.CURATED_ONLY,
+         "outcome": "pain_intensity", "measure": "md", "estimate": -1.0, "is_primary": 1, "crossover": 0,
+         "smd": -0.2, "poolable": 1, "source": "https://example.org/driver"},
+    ])
+    db["pooled_estimates"].insert({
+        "outcome": "pain_intensity", "method": "REML", "measure": "smd", "k": 2, "estimate": -0.15358760194884488,
+        "ci_low": -0.561773848015192, "ci_high": 0.254598644117502, "i2": 69.7231246518652, "q_p": 0.0367362753362163,
+        "effect_ids": '["younger-2013-crossover#1", "driver-2099-retrospective#1"]',
+        "excluded": '[{"effect_id": "driver-2099-retrospective#1", "reason": "not randomised"}]'})
+    db.close()
+    return kb.make_datasette(path)
+
+
+def test_a_pooled_estimate_reads_in_words_and_links_to_each_result_it_pooled(evidence_site):
+    page = fetch(evidence_site, "/kb/pooled_estimates/pain_intensity,REML").text
+    assert "<h1" in page and "Pooled estimates (our meta-analysis): pain intensity, REML</h1>" in page
+    for shown in (">-0.15<", ">-0.56<", ">0.25<", ">70%<", ">0.04<"):
+        assert shown in page, shown
+    assert "0.153587" not in page and "69.72" not in page and "[" not in page.split("<body")[1].split("<footer")[0]
+    assert re.search(r'<a href="/kb/effects/younger-2013-crossover~231" title="">Younger 2013: pain intensity, '
+                     r'mean difference at 12 weeks</a>', page)
+    assert re.search(r'<a href="/kb/effects/driver-2099-retrospective~231" title="">Driver 2023: pain intensity, '
+                     r'mean difference</a>: not randomised', page)
+    assert "Prediction interval" not in page  # empty fields are left out
+
+
+def test_a_result_links_to_its_paper_and_the_paper_to_its_source(evidence_site):
+    row = fetch(evidence_site, "/kb/effects/younger-2013-crossover~231").text
+    assert "Younger 2013: pain intensity, mean difference at 12 weeks</h1>" in row
+    assert re.search(r'<a href="/kb/papers/99000001" title="[^"]*">Younger 2013</a>', row)
+    assert re.search(r"<th[^>]*>Primary analysis</th>\s*<td[^>]*>yes<", row)
+    assert re.search(r"<th[^>]*>Crossover</th>\s*<td[^>]*>yes<", row)
+    assert "Events on LDN" not in row and "Events LDN" not in row  # empty: left out
+    assert '<a href="https://example.org/younger">' in row
+    paper = fetch(evidence_site, f"/kb/papers/{kb.RCT}").text
+    results = paper[paper.index("Results reported"):]
+    assert 'href="/kb/effects/younger-2013-crossover~231"' in results
+    assert "mean difference -10.8, p 0.02; favours LDN; SMD -0.47." in " ".join(results.split())
+    assert '<a href="https://example.org/younger" class="kb-source">Source</a>' in results
+
+
+def test_tags_show_once_with_who_found_them(site):
+    page = fetch(site, f"/kb/papers/{kb.RCT}").text
+    tags = page[page.index("Tags and their evidence"):page.index("</table>", page.index("Tags and their evidence"))]
+    # the tagger and the curator both gave design rct: one row, saying so, with the tagger's sentence
+    assert tags.count("<td>randomised controlled trial</td>") == 1
+    assert "<td>automatic tagging and a curator</td>" in tags
+    assert "<td>double-blind</td><td>a curator</td>" in tags
+    for jargon in ("curated", "found through", "harvested"):
+        assert jargon not in page.split('<section class="kb-record kb-raw">')[0].lower().replace("curated summar", ""), jargon

@@ -1,6 +1,8 @@
 """The shipped data as served: kb.db rebuilt from the committed files (kb build), then every page.
 
 - No page shows curation-log text (the `curation_log` of curated entries).
+- Every page a reader reaches from the home page, and every row page of the evidence tables,
+  reads as words: no snake_case identifier, JSON literal, number with 5 or more decimals or SQL.
 - Every search example on the home page finds papers.
 """
 
@@ -17,6 +19,7 @@ from datasette.utils import tilde_encode
 import publish_db as kb
 from harvest import curate
 from harvest.cli import cli
+from page_text import raw_data, visible_text
 
 LOG_FIELDS = ("curation_log",)
 
@@ -75,6 +78,83 @@ def test_no_page_shows_curation_log_text(site):
         text = " ".join(html.unescape(page).split())
         leaks += [(path, fragment[:60]) for fragment in fragments if fragment in text]
     assert leaks == []
+
+
+# The evidence's row pages, each crawled whole (a table another issue adds is crawled once it exists).
+ROW_TABLES = ["pooled_estimates", "effects", "summary_of_findings", "risk_of_bias", "certainty", "meta_analyses",
+              "papers"]
+EXPORTS = (".json", ".csv", ".atom", ".ris", ".bib", ".db")
+
+
+def row_pages(site):
+    tables = {t["name"] for t in get(site, "/kb.json").json()["tables"]}
+    paths = []
+    for table in ROW_TABLES:
+        if table in tables:
+            data = get(site, f"/kb/{table}.json?_size=max&_shape=objects").json()
+            paths += [f"/kb/{table}/" + ",".join(tilde_encode(str(row[pk])) for pk in data["primary_keys"])
+                      for row in data["rows"]]
+    return paths
+
+
+def followed(link, on_home_page):
+    """The site's own pages a reader can click to: not exports, Datasette's internals or static
+    files; links with a query (sorting, facets, filters, SQL) only from the home page itself and
+    searches (`?q=`)."""
+    path, _, query = link.partition("#")[0].partition("?")
+    if not path.startswith("/") or path.startswith(("//", "/static/")) or path.rsplit("/", 1)[-1].endswith(EXPORTS):
+        return None
+    if path.startswith("/-/") and not path.startswith("/-/dashboards"):
+        return None
+    if query and not on_home_page and set(urllib.parse.parse_qs(query)) - {"q"}:
+        return None
+    return path + ("?" + query if query else "")
+
+
+def crawl(site, start):
+    """{path: raw data seen on it} for every page reachable from `start` (a list of paths)."""
+    queue, seen = list(start), {}
+    while queue:
+        path = queue.pop(0)
+        if path in seen:
+            continue
+        response = get(site, path)
+        text, links = visible_text(response.text)
+        seen[path] = raw_data(text)
+        queue += [f for f in (followed(link, path == "/") for link in links) if f and f not in seen]
+    return seen
+
+
+def test_visible_text_is_what_a_reader_sees():
+    text, links = visible_text(
+        '<head><title>t_t</title><style>a_b {}</style></head><p>Shown <a href="/x">link</a></p>'
+        '<details><summary>Open me</summary><pre>select a from b</pre></details>'
+        '<select><option>col_a</option><option selected>chosen</option></select>'
+        '<p hidden>hidden_one</p><a href="https://e.org/a_b">https://e.org/a_b</a><script>x_y()</script>')
+    assert text == "Shown link Open me chosen"
+    assert links == ["/x", "https://e.org/a_b"]
+
+
+def test_raw_data_is_recognised_and_words_are_not():
+    assert set(raw_data(
+        'design placebo_controlled; ["rct"]; [{"effect_id": 1}]; -0.15358760194884488; '
+        "select pmid, year from papers; CREATE VIEW x")) == {
+        "snake_case identifier", "JSON literal", "number with 5 or more decimals", "SQL"}
+    assert raw_data("SMD -0.15 (95% CI -0.56 to 0.25), p 0.04; I² 70%; DOI 10.1111/j.1526-4637.2009.00613.x; "
+                    "selection of the reported result; a [sic] quote; doi:10.3344/kjp.25275") == {}
+
+
+def test_every_page_a_reader_reaches_reads_in_words(site):
+    rows = row_pages(site)
+    assert {path.split("/")[2] for path in rows} >= {"pooled_estimates", "effects", "risk_of_bias", "certainty",
+                                                      "meta_analyses", "papers"}
+    pages = crawl(site, ["/"] + rows)
+    # the crawl reached the canned queries, the table pages and their rows, not only the start
+    for reached in ("/kb", "/kb/clinical_evidence", "/kb/registration_checks", "/kb/integrity", "/kb/effects",
+                    "/kb/corrections_retractions_comments", "/kb/trials/NCT04270877"):
+        assert reached in pages, reached
+    assert len(pages) > len(rows) + 100
+    assert {path: found for path, found in pages.items() if found} == {}
 
 
 def test_every_home_page_search_example_finds_papers(site):
