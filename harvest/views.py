@@ -159,7 +159,8 @@ select
     {curated_field('result_direction')} as result_direction,
     {curated_field('key')} is not null as curated,
     p.source,
-    p.rowid as paper_rowid
+    p.rowid as paper_rowid,
+    nullif({curated_field('design')}, '[]') is not null as design_curated
 from papers p
 """
 
@@ -173,13 +174,31 @@ def study_type(design_array):
     return f"case\n{whens}\n        else 'other or untagged'\n    end"
 
 
-def publication_role(design_array):
-    """SQL CASE naming what a paper is (harvest/labels.py's PUBLICATION_ROLES)."""
+def publication_role(design_array, machine_read, title, pmid):
+    """SQL CASE naming what a paper is (harvest/labels.py's PUBLICATION_ROLES): by its designs,
+    and, where `machine_read` (no curated design), also by its PubMed publication types and title."""
+    def matches(designs, types, titles):
+        tests = [f"exists (select 1 from json_each({design_array}) where value in ({quoted(designs)}))"]
+        read = []
+        if types:
+            read.append(f"exists (select 1 from publication_types t where t.pmid = {pmid} and t.name in ({quoted(types)}))")
+        read += [f"lower({title}) like '{pattern}'" for pattern in titles]
+        if read:
+            tests.append(f"({machine_read} and ({' or '.join(read)}))")
+        return " or ".join(tests)
+
     whens = "\n".join(
-        f"        when exists (select 1 from json_each({design_array}) where value in ({quoted(designs)})) then '{role}'"
-        for role, designs in PUBLICATION_ROLES
+        f"        when {matches(designs, types, titles)} then '{role}'"
+        for role, designs, types, titles in PUBLICATION_ROLES
     )
     return f"case\n{whens}\n        when json_array_length({design_array}) > 0 then '{RESULTS_ROLE}'\n        else '{UNKNOWN_ROLE}'\n    end"
+
+
+# The headline study type of a paper whose role says it reports no study's results of its own.
+ROLE_STUDY_TYPES = {
+    "protocol": "protocol", "secondary_analysis": "secondary analysis", "meta_analysis": "meta-analysis",
+    "letter": "letter or erratum", "erratum": "letter or erratum",
+}
 
 
 LABELS = f"""
@@ -187,13 +206,27 @@ select column1 as vocabulary, column2 as value, column3 as label
 from ({values_table(labels_rows())})
 """
 
+def role_study_type(role, design_array, title):
+    """SQL: the headline study type, from the role when the role says what the paper is."""
+    whens = "".join(f"        when '{r}' then '{label}'\n" for r, label in ROLE_STUDY_TYPES.items())
+    designed = study_type(design_array)
+    return f"""case {role}
+{whens}        when 'review' then case when {designed} = 'narrative review'
+                                and lower({title}) not like '%systematic review%' then 'narrative review'
+                                else 'systematic review' end
+        else {designed}
+    end"""
+
+
 # paper_rowid lets the search_texts_fts index (keyed by papers.rowid) search this view.
 PAPER_FACETS = f"""
 select
-    pmid, title, authors, year, journal, doi, {study_type('design')} as study_type,
-    {publication_role('design')} as publication_role, design,
-    dose_band, outcome, result_direction, curated, source, paper_rowid
-from ({PAPER_FACET_VALUES})
+    pmid, title, authors, year, journal, doi, {role_study_type('publication_role', 'design', 'title')} as study_type,
+    publication_role, design, dose_band, outcome, result_direction, curated, source, paper_rowid
+from (
+    select v.*, {publication_role('v.design', 'not v.design_curated', 'v.title', 'v.pmid')} as publication_role
+    from ({PAPER_FACET_VALUES}) v
+)
 """
 
 
@@ -441,7 +474,7 @@ VIEWS = {
     "effective_tags": (["tags"], EFFECTIVE_TAGS),
     "paper_urls": (["papers"], PAPER_URLS),
     "paper_registry_ids": (["papers", "registry_ids", "curated_entries", "links"], PAPER_REGISTRY_IDS),
-    "paper_facets": (["papers", "curated_entries", "tags"], PAPER_FACETS),
+    "paper_facets": (["papers", "curated_entries", "tags", "publication_types"], PAPER_FACETS),
     "evidence_table": (["papers", "curated_entries", "tags", "registry_ids", "links"], EVIDENCE_TABLE),
     "doses_studied": (["papers", "curated_entries", "tags", "registry_ids", "links"], DOSES_STUDIED),
     "outcomes_by_design": (["papers", "curated_entries", "tags"], OUTCOMES_BY_DESIGN),
@@ -558,16 +591,39 @@ def as_date(column):
     end"""
 
 
-# A trial's results papers: curated reports_trial links, and clinical-study papers (evidence
-# table rows) that name the registry id and are not linked to it as its protocol.
-TRIAL_RESULTS_PAPERS = """
-select to_key as registry_id, from_key as pmid from links where relation = 'reports_trial'
-union
-select r.registry_id, r.pmid from registry_ids r
-join evidence_table e on e.pmid = r.pmid
-where not exists (select 1 from links l where l.from_key = r.pmid and l.to_key = r.registry_id
-                  and l.relation = 'protocol_of')
+# Papers naming a registered trial: a curated link, a registry id in the PubMed record or the
+# curated entry, or one the tagger read in the abstract ("Trial registration: NCT...").
+PAPERS_NAMING_TRIALS = """
+select registry_id, pmid, max(by_curator) as by_curator, max(protocol_link) as protocol_link
+from (
+    select to_key as registry_id, from_key as pmid, 1 as by_curator, relation = 'protocol_of' as protocol_link
+    from links where relation in ('reports_trial', 'protocol_of')
+    union all
+    select registry_id, pmid, origin = 'curated', 0 from registry_ids
+    union all
+    select upper(value), pmid, source = 'curated', 0 from effective_tags where kind = 'registry_id'
+)
+group by registry_id, pmid
 """
+
+# A trial's results papers: papers naming it whose publication role is results (a curated
+# link may also name a paper of unknown design). A protocol, a secondary analysis, a letter or a
+# review naming the trial is never its results paper. `found_by`: curated when a curator linked
+# the paper and gave its design, else machine-read (registry id and role read from the record).
+TRIAL_RESULTS_PAPERS = f"""
+select n.registry_id, n.pmid,
+       case when n.by_curator and f.curated then 'curated' else 'machine-read' end as found_by
+from ({PAPERS_NAMING_TRIALS}) n
+join paper_facets f on f.pmid = n.pmid
+where not n.protocol_link
+  and (f.publication_role = '{RESULTS_ROLE}' or (n.by_curator and f.publication_role = '{UNKNOWN_ROLE}'))
+"""
+
+
+def facts_from(column):
+    """SQL aggregate: 'curated', 'machine-read', or both, over a group's `column` values."""
+    return f"""case when min({column}) = max({column}) then min({column})
+                when max({column}) is not null then 'curated and machine-read' end"""
 
 
 def json_sets_differ(a, b):
@@ -629,21 +685,50 @@ facts as (
     left join ctgov_studies s on s.registry_id = g.registry_id
     left join registry_facts f on f.registry_id = g.registry_id
 ),
+reported as (
+    -- What each results paper reports: a curated entry's fields, else (for a paper no curator
+    -- has checked: an empty curated field means "not reported") what the tagger read.
+    select
+        r.registry_id, r.pmid, r.found_by,
+        coalesce(c.n_randomized, c.n_enrolled) as curated_n,
+        case when c.key is null then
+            (select max(cast(e.detail ->> '$.randomized' as integer)) from effective_tags e
+             where e.pmid = r.pmid and e.kind = 'sample_size') end as read_n,
+        c.primary_outcome, c.dose_text, c.dose_max_mg_per_day
+    from trial_results_papers r
+    left join curated_entries c on c.pmid = r.pmid and c.type = 'publication'
+),
 published as (
     select
         r.registry_id,
         json_group_array(distinct r.pmid) as results_papers,
-        max(coalesce(c.n_randomized, c.n_enrolled)) as published_enrollment,
-        group_concat(distinct c.primary_outcome) as published_primary_outcome,
+        {facts_from('r.found_by')} as results_papers_from,
+        coalesce(max(r.curated_n), max(r.read_n)) as published_enrollment,
+        case when max(r.curated_n) is not null then 'curated'
+             when max(r.read_n) is not null then 'machine-read' end as published_enrollment_from,
+        coalesce(group_concat(distinct r.primary_outcome),
+                 (select group_concat(o.evidence, ' | ') from trial_results_papers r2
+                  join published_outcomes o on o.pmid = r2.pmid
+                  where r2.registry_id = r.registry_id and o.source = 'machine-read')) as published_primary_outcome,
         (select nullif(json_group_array(distinct j.value), '[]')
          from trial_results_papers r2 join published_outcomes o on o.pmid = r2.pmid,
               json_each(o.primary_outcome_values) j
          where r2.registry_id = r.registry_id) as published_primary_outcome_values,
-        group_concat(distinct c.dose_text) as published_dose,
-        max(c.dose_max_mg_per_day) as published_dose_max_mg_per_day
-    from trial_results_papers r
-    left join curated_entries c on c.pmid = r.pmid and c.type = 'publication'
+        (select {facts_from('o.source')} from trial_results_papers r2
+         join published_outcomes o on o.pmid = r2.pmid
+         where r2.registry_id = r.registry_id) as published_primary_outcome_from,
+        group_concat(distinct r.dose_text) as published_dose,
+        max(r.dose_max_mg_per_day) as published_dose_max_mg_per_day
+    from reported r
     group by r.registry_id
+),
+others as (
+    -- Papers naming the trial that are not its results papers, with their role.
+    select n.registry_id, json_group_array(json_object('pmid', n.pmid, 'role', f.publication_role)) as other_papers
+    from ({PAPERS_NAMING_TRIALS}) n
+    join paper_facets f on f.pmid = n.pmid
+    where not exists (select 1 from trial_results_papers r where r.registry_id = n.registry_id and r.pmid = n.pmid)
+    group by n.registry_id
 )
 select
     f.registry_id,
@@ -657,6 +742,8 @@ select
     f.completion_date,
     f.completion_date_type,
     coalesce(b.results_papers, '[]') as results_papers,
+    b.results_papers_from,
+    coalesce(o.other_papers, '[]') as other_papers,
     b.registry_id is not null as published,
     f.results_posted,
     f.posted_primary_results,
@@ -669,12 +756,14 @@ select
     f.registered_enrollment,
     f.registered_enrollment_type,
     b.published_enrollment,
+    b.published_enrollment_from,
     coalesce({differs_by_more_than('b.published_enrollment', 'f.registered_enrollment', 0.1)}, 0)
         as flag_enrollment_differs,
     f.registered_primary_outcome,
     b.published_primary_outcome,
     f.registered_primary_outcome_values,
     b.published_primary_outcome_values,
+    b.published_primary_outcome_from,
     coalesce(
         f.registered_primary_outcome_values is not null
         and exists (select 1 from trial_results_papers r join published_outcomes o on o.pmid = r.pmid
@@ -691,16 +780,18 @@ select
     coalesce(f.registered_dose_max_mg_per_day != b.published_dose_max_mg_per_day, 0) as flag_dose_differs
 from facts f
 left join published b on b.registry_id = f.registry_id
+left join others o on o.registry_id = f.registry_id
 """
 
 VIEWS.update({
     "integrity_notices": (["papers", "links", "comments_corrections"], INTEGRITY_NOTICES),
     "integrity_status": (["papers", "links", "comments_corrections"], INTEGRITY_STATUS),
     "notice_feed": (["papers", "links", "comments_corrections"], NOTICE_FEED),
-    "trial_results_papers": (["links", "registry_ids", "papers", "curated_entries", "tags"], TRIAL_RESULTS_PAPERS),
+    "trial_results_papers": (
+        ["links", "registry_ids", "papers", "curated_entries", "tags", "publication_types"], TRIAL_RESULTS_PAPERS),
     "registration_vs_publication": (
         ["trials", "ctgov_studies", "registry_outcomes", "registry_interventions", "registry_facts",
-         "published_outcomes", "links", "registry_ids", "papers", "curated_entries", "tags"],
+         "published_outcomes", "links", "registry_ids", "papers", "curated_entries", "tags", "publication_types"],
         REGISTRATION_VS_PUBLICATION,
     ),
 })
@@ -721,3 +812,4 @@ order by 1, 2
 """
 
 VIEWS["pooled_over_time"] = (["meta_analyses", "pooled_cumulative", "papers"], POOLED_OVER_TIME)
+
