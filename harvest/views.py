@@ -606,17 +606,23 @@ from (
 group by registry_id, pmid
 """
 
-# A trial's results papers: papers naming it whose publication role is results (a curated
-# link may also name a paper of unknown design). A protocol, a secondary analysis, a letter or a
-# review naming the trial is never its results paper. `found_by`: curated when a curator linked
-# the paper and gave its design, else machine-read (registry id and role read from the record).
-TRIAL_RESULTS_PAPERS = f"""
-select n.registry_id, n.pmid,
-       case when n.by_curator and f.curated then 'curated' else 'machine-read' end as found_by
+PAPERS_NAMING_TRIALS_WITH_ROLES = f"""
+select n.registry_id, n.pmid, n.by_curator, n.protocol_link, f.publication_role, f.curated
 from ({PAPERS_NAMING_TRIALS}) n
 join paper_facets f on f.pmid = n.pmid
-where not n.protocol_link
-  and (f.publication_role = '{RESULTS_ROLE}' or (n.by_curator and f.publication_role = '{UNKNOWN_ROLE}'))
+"""
+# A trial's results papers, among the papers naming it: those whose publication role is results
+# (a curated link may also name a paper of unknown design). A protocol, a secondary analysis, a
+# letter or a review naming the trial is never its results paper. `found_by`: curated when a
+# curator linked the paper and gave its design, else machine-read (registry id and role read
+# from the record).
+IS_RESULTS_PAPER = (f"(not protocol_link and (publication_role = '{RESULTS_ROLE}' "
+                    f"or (by_curator and publication_role = '{UNKNOWN_ROLE}')))")
+FOUND_BY = "case when by_curator and curated then 'curated' else 'machine-read' end"
+TRIAL_RESULTS_PAPERS = f"""
+select registry_id, pmid, {FOUND_BY} as found_by
+from ({PAPERS_NAMING_TRIALS_WITH_ROLES})
+where {IS_RESULTS_PAPER}
 """
 
 
@@ -685,6 +691,15 @@ facts as (
     left join ctgov_studies s on s.registry_id = g.registry_id
     left join registry_facts f on f.registry_id = g.registry_id
 ),
+naming as materialized ({PAPERS_NAMING_TRIALS_WITH_ROLES}),
+results_papers as materialized (
+    -- trial_results_papers, computed once for the whole view
+    select registry_id, pmid, {FOUND_BY} as found_by from naming where {IS_RESULTS_PAPER}
+),
+outcomes as materialized (
+    select r.registry_id, o.pmid, o.primary_outcome_values, o.source, o.evidence
+    from results_papers r join published_outcomes o on o.pmid = r.pmid
+),
 reported as (
     -- What each results paper reports: a curated entry's fields, else (for a paper no curator
     -- has checked: an empty curated field means "not reported") what the tagger read.
@@ -695,7 +710,7 @@ reported as (
             (select max(cast(e.detail ->> '$.randomized' as integer)) from effective_tags e
              where e.pmid = r.pmid and e.kind = 'sample_size') end as read_n,
         c.primary_outcome, c.dose_text, c.dose_max_mg_per_day
-    from trial_results_papers r
+    from results_papers r
     left join curated_entries c on c.pmid = r.pmid and c.type = 'publication'
 ),
 published as (
@@ -707,16 +722,13 @@ published as (
         case when max(r.curated_n) is not null then 'curated'
              when max(r.read_n) is not null then 'machine-read' end as published_enrollment_from,
         coalesce(group_concat(distinct r.primary_outcome),
-                 (select group_concat(o.evidence, ' | ') from trial_results_papers r2
-                  join published_outcomes o on o.pmid = r2.pmid
-                  where r2.registry_id = r.registry_id and o.source = 'machine-read')) as published_primary_outcome,
+                 (select group_concat(o.evidence, ' | ') from outcomes o
+                  where o.registry_id = r.registry_id and o.source = 'machine-read')) as published_primary_outcome,
         (select nullif(json_group_array(distinct j.value), '[]')
-         from trial_results_papers r2 join published_outcomes o on o.pmid = r2.pmid,
-              json_each(o.primary_outcome_values) j
-         where r2.registry_id = r.registry_id) as published_primary_outcome_values,
-        (select {facts_from('o.source')} from trial_results_papers r2
-         join published_outcomes o on o.pmid = r2.pmid
-         where r2.registry_id = r.registry_id) as published_primary_outcome_from,
+         from outcomes o, json_each(o.primary_outcome_values) j
+         where o.registry_id = r.registry_id) as published_primary_outcome_values,
+        (select {facts_from('o.source')} from outcomes o
+         where o.registry_id = r.registry_id) as published_primary_outcome_from,
         group_concat(distinct r.dose_text) as published_dose,
         max(r.dose_max_mg_per_day) as published_dose_max_mg_per_day
     from reported r
@@ -724,11 +736,9 @@ published as (
 ),
 others as (
     -- Papers naming the trial that are not its results papers, with their role.
-    select n.registry_id, json_group_array(json_object('pmid', n.pmid, 'role', f.publication_role)) as other_papers
-    from ({PAPERS_NAMING_TRIALS}) n
-    join paper_facets f on f.pmid = n.pmid
-    where not exists (select 1 from trial_results_papers r where r.registry_id = n.registry_id and r.pmid = n.pmid)
-    group by n.registry_id
+    select registry_id, json_group_array(json_object('pmid', pmid, 'role', publication_role)) as other_papers
+    from naming where not {IS_RESULTS_PAPER}
+    group by registry_id
 )
 select
     f.registry_id,
@@ -766,11 +776,10 @@ select
     b.published_primary_outcome_from,
     coalesce(
         f.registered_primary_outcome_values is not null
-        and exists (select 1 from trial_results_papers r join published_outcomes o on o.pmid = r.pmid
-                    where r.registry_id = f.registry_id)
+        and exists (select 1 from outcomes o where o.registry_id = f.registry_id)
         and not exists (
-            select 1 from trial_results_papers r join published_outcomes o on o.pmid = r.pmid
-            where r.registry_id = f.registry_id
+            select 1 from outcomes o
+            where o.registry_id = f.registry_id
               and not {json_sets_differ('o.primary_outcome_values', 'f.registered_primary_outcome_values')}),
         0) as flag_outcome_switch,
     f.registered_dose,
@@ -831,6 +840,11 @@ def names_ldn(text):
 # low-band naltrexone dose tag, or, when no dose was read, the words; fibromyalgia: the
 # population tag (text or MeSH) or the words.
 NOT_YET_IN_ANALYSIS = f"""
+with covered as materialized (
+    select pmid from effects
+    union
+    select n.pmid from effects x join ({PAPERS_NAMING_TRIALS}) n on n.registry_id = x.trial_key
+)
 select
     f.pmid,
     p.citation,
@@ -862,9 +876,7 @@ where f.publication_role = '{RESULTS_ROLE}'
   and (exists (select 1 from effective_tags e where e.pmid = f.pmid and e.kind = 'population'
                and e.value = 'fibromyalgia')
        or lower(coalesce(p.title, '') || ' ' || coalesce(p.abstract, '')) like '%fibromyalg%')
-  and not exists (select 1 from effects x where x.pmid = f.pmid)
-  and not exists (select 1 from effects x join ({PAPERS_NAMING_TRIALS}) n on n.registry_id = x.trial_key
-                  where n.pmid = f.pmid)
+  and f.pmid not in (select pmid from covered)
 """
 
 VIEWS["not_yet_in_analysis"] = (
