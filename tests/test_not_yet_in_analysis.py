@@ -101,11 +101,12 @@ def test_a_new_trial_is_flagged_on_the_home_page_and_in_the_feed_until_curated(h
     assert entries[0].findtext(f"{ATOM}updated").startswith(found)
 
     review = get(site, "/kb/new_evidence_to_review.json?_shape=objects").json()["rows"]
-    numbers = [r for r in review if r["measure"] == "md"]
-    assert [(r["study"], r["outcome"], r["estimate"], r["ci_low"], r["ci_high"], r["p_value"], r["mean_ldn"],
-             r["sd_ldn"], r["mean_comparator"], r["sd_comparator"]) for r in numbers] == [
-        (NEW_TRIAL, "fiq", -2.9, -9.5, 3.7, 0.38, 48.1, 14.2, 51.0, 15.3)]
     assert {r["study"] for r in review} == {NEW_TRIAL}
+    # The fixture's results: FIQR 48.1 (SD 14.2) vs 51.0 (SD 15.3), MD -2.9 (-9.5 to 3.7), p = 0.38.
+    assert [(r["outcome"], r["measure"], r["machine_read_numbers"]) for r in review if r["measure"] == "md"] == [
+        ("fiq", "md", "-2.9 (95% CI -9.5 to 3.7), p = 0.38; LDN: mean 48.1 (SD 14.2); "
+                      "comparator: mean 51.0 (SD 15.3)")]
+    assert [r["machine_read_numbers"] for r in review if r["measure"] is None] == ["LDN: n 40; comparator: n 40"]
     review_page = get(site, "/kb/new_evidence_to_review").text
     assert 'href="/add-evidence"' in review_page
     assert "effects:" in get(site, "/add-evidence").text
