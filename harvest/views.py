@@ -194,17 +194,17 @@ def publication_role(design_array, machine_read, title, pmid):
     return f"case\n{whens}\n        when json_array_length({design_array}) > 0 then '{RESULTS_ROLE}'\n        else '{UNKNOWN_ROLE}'\n    end"
 
 
+LABELS = f"""
+select column1 as vocabulary, column2 as value, column3 as label
+from ({values_table(labels_rows())})
+"""
+
 # The headline study type of a paper whose role says it reports no study's results of its own.
 ROLE_STUDY_TYPES = {
     "protocol": "protocol", "secondary_analysis": "secondary analysis", "meta_analysis": "meta-analysis",
     "letter": "letter or erratum", "erratum": "letter or erratum",
 }
 
-
-LABELS = f"""
-select column1 as vocabulary, column2 as value, column3 as label
-from ({values_table(labels_rows())})
-"""
 
 def role_study_type(role, design_array, title):
     """SQL: the headline study type, from the role when the role says what the paper is."""
