@@ -404,6 +404,6 @@ def save_registry_facts(db, entries):
     ], pk="registry_id")
     db["published_outcomes"].insert_all([
         {"pmid": paper_key(e), "key": e["key"],
-         "primary_outcome_values": json.dumps(e["primary_outcome_values"])}
+         "primary_outcome_values": json.dumps(e["primary_outcome_values"]), "source": "curated"}
         for e in entries if e["type"] == "publication" and e.get("primary_outcome_values")
     ], pk="pmid")

@@ -7,16 +7,30 @@ made from this one mapping.
 
 from .source_kinds import KINDS as SOURCE_KINDS
 
-# What a publication is, first match wins on its designs: a protocol or a secondary analysis
-# of an RCT is not "an RCT" (that means a trial with results), nor is a letter about one.
+# What a publication is, first match wins: a protocol or a secondary analysis of an RCT is not
+# "an RCT" (that means a trial with results), nor is a letter about one, nor a notice.
+# (role, designs, PubMed publication types, title patterns: SQL LIKE on the lower-case title).
+# A curated design decides alone; for a paper no curator has checked, its design tags, its
+# publication types and its title each can, so a harvested protocol never counts as results.
 PUBLICATION_ROLES = [
-    ("erratum", ("erratum",)),
-    ("letter", ("letter",)),
-    ("protocol", ("protocol",)),
-    ("secondary_analysis", ("secondary_analysis",)),
-    ("meta_analysis", ("meta_analysis",)),
-    ("review", ("systematic_review", "narrative_review")),
-    ("preclinical", ("preclinical",)),
+    ("erratum", ("erratum",),
+     ("Published Erratum", "Retraction of Publication", "Expression of Concern"),
+     ("erratum%", "%erratum:%", "corrigendum%", "correction to %", "correction:%", "retraction note%",
+      "notice of retraction%", "retraction:%", "expression of concern%")),
+    ("letter", ("letter",), ("Letter", "Comment", "Editorial"),
+     ("comment on %", "reply to %", "in reply%", "letter to the editor%")),
+    ("protocol", ("protocol",), ("Clinical Trial Protocol",),
+     ("%study protocol%", "%trial protocol%", "%protocol for %", "%protocol of %", "%: a protocol%",
+      "%: protocol%")),
+    ("secondary_analysis", ("secondary_analysis",), (),
+     ("%secondary analys%", "%post hoc%", "%post-hoc%", "%exploratory analys%", "%exploratory outcome%",
+      "%ancillary stud%", "%sub-analys%", "%subanalys%", "%subgroup analys%")),
+    ("meta_analysis", ("meta_analysis",), ("Meta-Analysis", "Network Meta-Analysis"),
+     ("%meta-analys%", "%meta analys%", "%metaanalys%")),
+    ("review", ("systematic_review", "narrative_review"), ("Systematic Review", "Review", "Scoping Review"),
+     ("%systematic review%", "%scoping review%", "%narrative review%", "%literature review%",
+      "%umbrella review%", "%: a review%", "a review of %")),
+    ("preclinical", ("preclinical",), (), ()),
 ]
 RESULTS_ROLE = "results"  # any other tagged design: the paper reports a study's results
 UNKNOWN_ROLE = "unknown"  # no design known
@@ -56,7 +70,7 @@ LABELS = {
     "publication_role": {
         "results": "study results", "protocol": "protocol", "secondary_analysis": "secondary analysis",
         "meta_analysis": "meta-analysis", "review": "review", "preclinical": "preclinical study",
-        "letter": "letter or comment", "erratum": "erratum", "unknown": "not known",
+        "letter": "letter or comment", "erratum": "erratum or retraction notice", "unknown": "not known",
     },
     "tag_kind": {
         "design": "design", "dose": "dose", "outcome": "outcome", "adverse_event": "adverse event",

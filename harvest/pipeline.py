@@ -18,7 +18,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import crossref, curate, evidence, fetch, integrity, parse, search, store, tag
+from . import candidates, crossref, curate, evidence, fetch, integrity, parse, primary_outcome, search, store, tag
 from .dois import DOIInput, looks_truncated, read_doi_lines
 from .http import HttpError
 
@@ -512,6 +512,9 @@ def tag_papers(db):
         db["tag_state"].upsert(
             {"pmid": key, "text_sha256": digest, "tagger_version": tag.TAGGER_VERSION,
              "tagged_at": store.now()}, pk="pmid")
+    # What is read from abstracts beside the tags: primary outcomes and between-group numbers.
+    primary_outcome.refresh(db)
+    candidates.refresh(db)
 
 
 def build(db, curated_entries):

@@ -237,8 +237,10 @@ TABLES = {
         "registry_id",
         {},
     ),
+    # A paper's primary outcome: curated (primary_outcome_values), else, for a paper no curator
+    # has checked, machine-read from its primary-outcome sentence (harvest/primary_outcome.py).
     "published_outcomes": (
-        {"pmid": str, "key": str, "primary_outcome_values": str},
+        {"pmid": str, "key": str, "primary_outcome_values": str, "source": str, "evidence": str},
         "pmid",
         {},
     ),

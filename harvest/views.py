@@ -151,7 +151,8 @@ select
     {curated_field('result_direction')} as result_direction,
     {curated_field('key')} is not null as curated,
     p.source,
-    p.rowid as paper_rowid
+    p.rowid as paper_rowid,
+    nullif({curated_field('design')}, '[]') is not null as design_curated
 from papers p
 """
 
@@ -165,11 +166,22 @@ def study_type(design_array):
     return f"case\n{whens}\n        else 'other or untagged'\n    end"
 
 
-def publication_role(design_array):
-    """SQL CASE naming what a paper is (harvest/labels.py's PUBLICATION_ROLES)."""
+def publication_role(design_array, machine_read, title, pmid):
+    """SQL CASE naming what a paper is (harvest/labels.py's PUBLICATION_ROLES): by its designs,
+    and, where `machine_read` (no curated design), also by its PubMed publication types and title."""
+    def matches(designs, types, titles):
+        tests = [f"exists (select 1 from json_each({design_array}) where value in ({quoted(designs)}))"]
+        read = []
+        if types:
+            read.append(f"exists (select 1 from publication_types t where t.pmid = {pmid} and t.name in ({quoted(types)}))")
+        read += [f"lower({title}) like '{pattern}'" for pattern in titles]
+        if read:
+            tests.append(f"({machine_read} and ({' or '.join(read)}))")
+        return " or ".join(tests)
+
     whens = "\n".join(
-        f"        when exists (select 1 from json_each({design_array}) where value in ({quoted(designs)})) then '{role}'"
-        for role, designs in PUBLICATION_ROLES
+        f"        when {matches(designs, types, titles)} then '{role}'"
+        for role, designs, types, titles in PUBLICATION_ROLES
     )
     return f"case\n{whens}\n        when json_array_length({design_array}) > 0 then '{RESULTS_ROLE}'\n        else '{UNKNOWN_ROLE}'\n    end"
 
@@ -179,13 +191,34 @@ select column1 as vocabulary, column2 as value, column3 as label
 from ({values_table(labels_rows())})
 """
 
+# The headline study type of a paper whose role says it reports no study's results of its own.
+ROLE_STUDY_TYPES = {
+    "protocol": "protocol", "secondary_analysis": "secondary analysis", "meta_analysis": "meta-analysis",
+    "letter": "letter or erratum", "erratum": "letter or erratum",
+}
+
+
+def role_study_type(role, design_array, title):
+    """SQL: the headline study type, from the role when the role says what the paper is."""
+    whens = "".join(f"        when '{r}' then '{label}'\n" for r, label in ROLE_STUDY_TYPES.items())
+    designed = study_type(design_array)
+    return f"""case {role}
+{whens}        when 'review' then case when {designed} = 'narrative review'
+                                and lower({title}) not like '%systematic review%' then 'narrative review'
+                                else 'systematic review' end
+        else {designed}
+    end"""
+
+
 # paper_rowid lets the search_texts_fts index (keyed by papers.rowid) search this view.
 PAPER_FACETS = f"""
 select
-    pmid, title, authors, year, journal, doi, {study_type('design')} as study_type,
-    {publication_role('design')} as publication_role, design,
-    dose_band, outcome, result_direction, curated, source, paper_rowid
-from ({PAPER_FACET_VALUES})
+    pmid, title, authors, year, journal, doi, {role_study_type('publication_role', 'design', 'title')} as study_type,
+    publication_role, design, dose_band, outcome, result_direction, curated, source, paper_rowid
+from (
+    select v.*, {publication_role('v.design', 'not v.design_curated', 'v.title', 'v.pmid')} as publication_role
+    from ({PAPER_FACET_VALUES}) v
+)
 """
 
 
@@ -426,7 +459,7 @@ VIEWS = {
     "effective_tags": (["tags"], EFFECTIVE_TAGS),
     "paper_urls": (["papers"], PAPER_URLS),
     "paper_registry_ids": (["papers", "registry_ids", "curated_entries", "links"], PAPER_REGISTRY_IDS),
-    "paper_facets": (["papers", "curated_entries", "tags"], PAPER_FACETS),
+    "paper_facets": (["papers", "curated_entries", "tags", "publication_types"], PAPER_FACETS),
     "evidence_table": (["papers", "curated_entries", "tags", "registry_ids", "links"], EVIDENCE_TABLE),
     "doses_studied": (["papers", "curated_entries", "tags", "registry_ids", "links"], DOSES_STUDIED),
     "outcomes_by_design": (["papers", "curated_entries", "tags"], OUTCOMES_BY_DESIGN),
@@ -590,16 +623,45 @@ def as_date(column):
     end"""
 
 
-# A trial's results papers: curated reports_trial links, and clinical-study papers (evidence
-# table rows) that name the registry id and are not linked to it as its protocol.
-TRIAL_RESULTS_PAPERS = """
-select to_key as registry_id, from_key as pmid from links where relation = 'reports_trial'
-union
-select r.registry_id, r.pmid from registry_ids r
-join evidence_table e on e.pmid = r.pmid
-where not exists (select 1 from links l where l.from_key = r.pmid and l.to_key = r.registry_id
-                  and l.relation = 'protocol_of')
+# Papers naming a registered trial: a curated link, a registry id in the PubMed record or the
+# curated entry, or one the tagger read in the abstract ("Trial registration: NCT...").
+PAPERS_NAMING_TRIALS = """
+select registry_id, pmid, max(by_curator) as by_curator, max(protocol_link) as protocol_link
+from (
+    select to_key as registry_id, from_key as pmid, 1 as by_curator, relation = 'protocol_of' as protocol_link
+    from links where relation in ('reports_trial', 'protocol_of')
+    union all
+    select registry_id, pmid, origin = 'curated', 0 from registry_ids
+    union all
+    select upper(value), pmid, source = 'curated', 0 from effective_tags where kind = 'registry_id'
+)
+group by registry_id, pmid
 """
+
+PAPERS_NAMING_TRIALS_WITH_ROLES = f"""
+select n.registry_id, n.pmid, n.by_curator, n.protocol_link, f.publication_role, f.curated
+from ({PAPERS_NAMING_TRIALS}) n
+join paper_facets f on f.pmid = n.pmid
+"""
+# A trial's results papers, among the papers naming it: those whose publication role is results
+# (a curated link may also name a paper of unknown design). A protocol, a secondary analysis, a
+# letter or a review naming the trial is never its results paper. `found_by`: curated when a
+# curator linked the paper and gave its design, else machine-read (registry id and role read
+# from the record).
+IS_RESULTS_PAPER = (f"(not protocol_link and (publication_role = '{RESULTS_ROLE}' "
+                    f"or (by_curator and publication_role = '{UNKNOWN_ROLE}')))")
+FOUND_BY = "case when by_curator and curated then 'curated' else 'machine-read' end"
+TRIAL_RESULTS_PAPERS = f"""
+select registry_id, pmid, {FOUND_BY} as found_by
+from ({PAPERS_NAMING_TRIALS_WITH_ROLES})
+where {IS_RESULTS_PAPER}
+"""
+
+
+def facts_from(column):
+    """SQL aggregate: 'curated', 'machine-read', or both, over a group's `column` values."""
+    return f"""case when min({column}) = max({column}) then min({column})
+                when max({column}) is not null then 'curated and machine-read' end"""
 
 
 def json_sets_differ(a, b):
@@ -661,21 +723,54 @@ facts as (
     left join ctgov_studies s on s.registry_id = g.registry_id
     left join registry_facts f on f.registry_id = g.registry_id
 ),
+naming as materialized ({PAPERS_NAMING_TRIALS_WITH_ROLES}),
+results_papers as materialized (
+    -- trial_results_papers, computed once for the whole view
+    select registry_id, pmid, {FOUND_BY} as found_by from naming where {IS_RESULTS_PAPER}
+),
+outcomes as materialized (
+    select r.registry_id, o.pmid, o.primary_outcome_values, o.source, o.evidence
+    from results_papers r join published_outcomes o on o.pmid = r.pmid
+),
+reported as (
+    -- What each results paper reports: a curated entry's fields, else (for a paper no curator
+    -- has checked: an empty curated field means "not reported") what the tagger read.
+    select
+        r.registry_id, r.pmid, r.found_by,
+        coalesce(c.n_randomized, c.n_enrolled) as curated_n,
+        case when c.key is null then
+            (select max(cast(e.detail ->> '$.randomized' as integer)) from effective_tags e
+             where e.pmid = r.pmid and e.kind = 'sample_size') end as read_n,
+        c.primary_outcome, c.dose_text, c.dose_max_mg_per_day
+    from results_papers r
+    left join curated_entries c on c.pmid = r.pmid and c.type = 'publication'
+),
 published as (
     select
         r.registry_id,
         json_group_array(distinct r.pmid) as results_papers,
-        max(coalesce(c.n_randomized, c.n_enrolled)) as published_enrollment,
-        group_concat(distinct c.primary_outcome) as published_primary_outcome,
+        {facts_from('r.found_by')} as results_papers_from,
+        coalesce(max(r.curated_n), max(r.read_n)) as published_enrollment,
+        case when max(r.curated_n) is not null then 'curated'
+             when max(r.read_n) is not null then 'machine-read' end as published_enrollment_from,
+        coalesce(group_concat(distinct r.primary_outcome),
+                 (select group_concat(o.evidence, ' | ') from outcomes o
+                  where o.registry_id = r.registry_id and o.source = 'machine-read')) as published_primary_outcome,
         (select nullif(json_group_array(distinct j.value), '[]')
-         from trial_results_papers r2 join published_outcomes o on o.pmid = r2.pmid,
-              json_each(o.primary_outcome_values) j
-         where r2.registry_id = r.registry_id) as published_primary_outcome_values,
-        group_concat(distinct c.dose_text) as published_dose,
-        max(c.dose_max_mg_per_day) as published_dose_max_mg_per_day
-    from trial_results_papers r
-    left join curated_entries c on c.pmid = r.pmid and c.type = 'publication'
+         from outcomes o, json_each(o.primary_outcome_values) j
+         where o.registry_id = r.registry_id) as published_primary_outcome_values,
+        (select {facts_from('o.source')} from outcomes o
+         where o.registry_id = r.registry_id) as published_primary_outcome_from,
+        group_concat(distinct r.dose_text) as published_dose,
+        max(r.dose_max_mg_per_day) as published_dose_max_mg_per_day
+    from reported r
     group by r.registry_id
+),
+others as (
+    -- Papers naming the trial that are not its results papers, with their role.
+    select registry_id, json_group_array(json_object('pmid', pmid, 'role', publication_role)) as other_papers
+    from naming where not {IS_RESULTS_PAPER}
+    group by registry_id
 )
 select
     f.registry_id,
@@ -689,6 +784,8 @@ select
     f.completion_date,
     f.completion_date_type,
     coalesce(b.results_papers, '[]') as results_papers,
+    b.results_papers_from,
+    coalesce(o.other_papers, '[]') as other_papers,
     b.registry_id is not null as published,
     f.results_posted,
     f.posted_primary_results,
@@ -701,19 +798,20 @@ select
     f.registered_enrollment,
     f.registered_enrollment_type,
     b.published_enrollment,
+    b.published_enrollment_from,
     coalesce({differs_by_more_than('b.published_enrollment', 'f.registered_enrollment', 0.1)}, 0)
         as flag_enrollment_differs,
     f.registered_primary_outcome,
     b.published_primary_outcome,
     f.registered_primary_outcome_values,
     b.published_primary_outcome_values,
+    b.published_primary_outcome_from,
     coalesce(
         f.registered_primary_outcome_values is not null
-        and exists (select 1 from trial_results_papers r join published_outcomes o on o.pmid = r.pmid
-                    where r.registry_id = f.registry_id)
+        and exists (select 1 from outcomes o where o.registry_id = f.registry_id)
         and not exists (
-            select 1 from trial_results_papers r join published_outcomes o on o.pmid = r.pmid
-            where r.registry_id = f.registry_id
+            select 1 from outcomes o
+            where o.registry_id = f.registry_id
               and not {json_sets_differ('o.primary_outcome_values', 'f.registered_primary_outcome_values')}),
         0) as flag_outcome_switch,
     f.registered_dose,
@@ -723,6 +821,7 @@ select
     coalesce(f.registered_dose_max_mg_per_day != b.published_dose_max_mg_per_day, 0) as flag_dose_differs
 from facts f
 left join published b on b.registry_id = f.registry_id
+left join others o on o.registry_id = f.registry_id
 """
 
 VIEWS.update({
@@ -731,10 +830,11 @@ VIEWS.update({
     "notice_feed": (["papers", "links", "comments_corrections"], NOTICE_FEED),
     "corrections_and_comments": (["papers", "links", "comments_corrections", "curated_entries", "tags"],
                                  CORRECTIONS_AND_COMMENTS),
-    "trial_results_papers": (["links", "registry_ids", "papers", "curated_entries", "tags"], TRIAL_RESULTS_PAPERS),
+    "trial_results_papers": (
+        ["links", "registry_ids", "papers", "curated_entries", "tags", "publication_types"], TRIAL_RESULTS_PAPERS),
     "registration_vs_publication": (
         ["trials", "ctgov_studies", "registry_outcomes", "registry_interventions", "registry_facts",
-         "published_outcomes", "links", "registry_ids", "papers", "curated_entries", "tags"],
+         "published_outcomes", "links", "registry_ids", "papers", "curated_entries", "tags", "publication_types"],
         REGISTRATION_VS_PUBLICATION,
     ),
 })
@@ -793,3 +893,67 @@ select position, stage, detail, count from steps order by position, count desc, 
 """
 
 VIEWS["prisma_flow"] = (["screening", "papers"], PRISMA_FLOW)
+
+
+# ---- New evidence: randomised trials of LDN found by a harvest that the analysis lacks ----
+
+# Dose bands that make a naltrexone dose low-dose (a single 50 mg dose is not LDN).
+LDN_BANDS = ("ultra_low", "very_low", "low")
+
+
+def names_ldn(text):
+    """SQL: a text names low-dose naltrexone ("low-dose naltrexone", or LDN in capitals)."""
+    return f"""(lower({text}) like '%low-dose naltrexone%' or lower({text}) like '%low dose naltrexone%'
+            or ' ' || {text} || ' ' glob '*[^A-Za-z]LDN[^A-Za-z]*')"""
+
+
+# A paper its tags and publication role mark as a randomised trial of LDN in fibromyalgia with
+# results, that no `effects` row covers (neither the paper nor the trial it names): the pooled
+# answer on the home page does not include it yet. `found` is when it entered kb.db. LDN: a
+# low-band naltrexone dose tag, or, when no dose was read, the words; fibromyalgia: the
+# population tag (text or MeSH) or the words.
+NOT_YET_IN_ANALYSIS = f"""
+with covered as materialized (
+    select pmid from effects
+    union
+    select n.pmid from effects x join ({PAPERS_NAMING_TRIALS}) n on n.registry_id = x.trial_key
+)
+select
+    f.pmid,
+    p.citation,
+    p.title,
+    f.year,
+    f.journal,
+    f.design,
+    substr(p.first_seen, 1, 10) as found,
+    p.first_seen,
+    (select group_concat(e.value, '; ') from effective_tags e where e.pmid = f.pmid and e.kind = 'dose') as dose,
+    (select max(cast(e.value as integer)) from effective_tags e
+     where e.pmid = f.pmid and e.kind = 'sample_size') as n,
+    (select json_group_array(distinct n.registry_id) from ({PAPERS_NAMING_TRIALS}) n where n.pmid = f.pmid)
+        as registry_ids,
+    (select count(*) from effect_candidates c where c.pmid = f.pmid) as machine_read_numbers,
+    f.curated,
+    u.pubmed_url,
+    u.doi_url
+from paper_facets f
+join papers p on p.pmid = f.pmid
+join paper_urls u on u.pmid = f.pmid
+where f.publication_role = '{RESULTS_ROLE}'
+  and exists (select 1 from json_each(f.design) where value = 'rct')
+  and (exists (select 1 from effective_tags e where e.pmid = f.pmid and e.kind = 'dose'
+               and e.detail ->> '$.band' in ({quoted(LDN_BANDS)}))
+       or (not exists (select 1 from effective_tags e where e.pmid = f.pmid and e.kind = 'dose'
+                       and e.detail ->> '$.band' is not null)
+           and ({names_ldn('p.title')} or {names_ldn("coalesce(p.abstract, '')")})))
+  and (exists (select 1 from effective_tags e where e.pmid = f.pmid and e.kind = 'population'
+               and e.value = 'fibromyalgia')
+       or lower(coalesce(p.title, '') || ' ' || coalesce(p.abstract, '')) like '%fibromyalg%')
+  and f.pmid not in (select pmid from covered)
+"""
+
+VIEWS["not_yet_in_analysis"] = (
+    ["papers", "tags", "curated_entries", "publication_types", "registry_ids", "links", "effects",
+     "effect_candidates"],
+    NOT_YET_IN_ANALYSIS,
+)

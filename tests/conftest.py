@@ -120,3 +120,17 @@ def client(fake_eutils, make_client):
 def tmp_db_path(tmp_path):
     """Where a test's kb.db goes (not created)."""
     return tmp_path / "kb.db"
+
+
+def rebuilt_committed_kb(path):
+    """The committed kb.db copied to `path` and rebuilt offline from the curated files (kb build)."""
+    import shutil
+
+    import sqlite_utils
+
+    from harvest import curate, pipeline
+
+    shutil.copyfile(TESTS.parent / "kb.db", path)
+    with pipeline.atomic_database(path) as db:
+        pipeline.build(db, curate.load_curated())
+    return sqlite_utils.Database(path)

@@ -1,0 +1,29 @@
+"""The home page's "Not yet in the analysis" (templates/_not_yet_in_analysis.html): randomised
+trials of LDN in fibromyalgia with results that kb.db holds and no effects row covers, newest
+first, each with the date it was found (view not_yet_in_analysis, harvest/views.py).
+"""
+
+from datasette import hookimpl
+from datasette.utils import tilde_encode
+
+DATABASE = "kb"
+VIEW = "not_yet_in_analysis"
+
+
+async def not_yet_in_analysis(datasette):
+    db = datasette.get_database(DATABASE)
+    if VIEW not in await db.view_names():
+        return {VIEW: None}
+    result = await db.execute(
+        f"select pmid, citation, found, machine_read_numbers from {VIEW} order by first_seen desc, pmid")
+    papers = [dict(row) for row in result.rows]
+    for paper in papers:
+        paper["href"] = datasette.urls.row(DATABASE, "papers", tilde_encode(paper["pmid"]))
+    return {VIEW: papers}
+
+
+@hookimpl
+def extra_template_vars(view_name, datasette):
+    if view_name == "index":
+        return not_yet_in_analysis(datasette)
+    return None
