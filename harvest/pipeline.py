@@ -16,7 +16,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import crossref, curate, evidence, fetch, integrity, parse, search, store, tag
+from . import (crossref, curate, evidence, evidence_pages, fetch, integrity, parse, search, sensitivity, store,
+               summary_of_findings, tag)
 from .dois import DOIInput, looks_truncated, read_doi_lines
 
 
@@ -361,7 +362,8 @@ def tag_papers(db):
 def build(db, curated_entries):
     """Rebuild every derived table offline: raw PubMed XML, curated entries, stored registry
     and Crossref JSON, tags, the search index, then the evidence synthesis (effects, risk of
-    bias, meta-analyses, pooled estimates)."""
+    bias, meta-analyses, pooled estimates, summary of findings, sensitivity analyses) and the
+    evidence pages rendered from it."""
     summary = Summary()
     for pmid, xml in db.execute("select pmid, xml from raw_records").fetchall():
         records, skipped = parse.parse_pubmed_xml(xml)
@@ -375,6 +377,9 @@ def build(db, curated_entries):
     tag_papers(db)
     search.refresh(db)
     evidence.build(db, curated_entries, curate.paper_key)
+    summary_of_findings.build(db)
+    sensitivity.build(db)
+    evidence_pages.build(db)
     return summary
 
 
