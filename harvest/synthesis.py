@@ -596,6 +596,12 @@ def _studies_from_rows(path, reader):
     return studies
 
 
+def _scale(result):
+    if result.get("measure") == "rr":
+        return "log risk ratio, LDN over comparator: exp() gives the risk ratio"
+    return "SMD; negative favours LDN"
+
+
 def format_report(result):
     """`kb pool`'s text output: the pooled result, per-study weights, leave-one-out, cumulative."""
     def num(value):
@@ -604,7 +610,7 @@ def format_report(result):
     test = " (Hartung-Knapp)" if result["hartung_knapp"] else ""
     lines = [
         f"Random-effects meta-analysis, {result['method']}{test}: k = {result['k']}"
-        + (f", outcome {result['outcome']} (SMD; negative favours LDN)" if result.get("outcome") else ""),
+        + (f", outcome {result['outcome']} ({_scale(result)})" if result.get("outcome") else ""),
         f"estimate {num(result['estimate'])}  se {num(result['se'])}  "
         f"95% CI {num(result['ci_low'])} to {num(result['ci_high'])}  p {result['p_value']:.4g}",
         f"prediction interval {num(result['pi_low'])} to {num(result['pi_high'])}",

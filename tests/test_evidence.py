@@ -324,6 +324,9 @@ def test_csv_from_a_spreadsheet_with_bom_is_read_and_latin1_is_named(tmp_path):
 def test_pool_needs_exactly_one_source(built, tmp_path):
     assert "exactly one of --db or --input" in invoke("pool").output
     assert "no poolable mood effects" in invoke("pool", "--db", built, "--outcome", "mood").output
+    # a dichotomous outcome pools log risk ratios: ln 1.069492 = 0.067183 (see the summary of findings)
+    events = invoke("pool", "--db", built, "--outcome", "adverse_events").output
+    assert "(log risk ratio, LDN over comparator" in events and "estimate 0.0672" in events
     empty = tmp_path / "empty.db"
     sqlite_utils.Database(empty)["x"].insert({"a": 1})
     assert "no effects table; run kb build first" in invoke("pool", "--db", empty).output
