@@ -4,23 +4,19 @@
 "What the evidence says": bottom line, compact summary of findings, forest and cumulative plots
 drawn as SVG, each trial's pain result, published meta-analyses), `summary_of_findings` (the
 full table with footnotes) and `robustness` (the sensitivity analyses). Links are written as
-BASE + path; plugins/evidence_summary.py puts Datasette's base_url in its place when serving.
+page_links.BASE + path; plugins/evidence_summary.py puts Datasette's base_url in its place.
 """
 
 import json
 import math
-from urllib.parse import quote
 
-from datasette.utils import tilde_encode
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from . import evidence, store, summary_of_findings, synthesis
 from .labels import label
+from .page_links import DATABASE, path, row_href, table_href
 
-# Stands for Datasette's base_url in stored links ("/" or "/prefix/" when served).
-BASE = "@BASE@/"
-DATABASE = "kb"
 PAIN = evidence.PAIN
 # A prediction interval from fewer trials is too unstable to show (it stays in pooled_estimates).
 MIN_TRIALS_FOR_PREDICTION = 5
@@ -64,19 +60,6 @@ def build(db):
 
 
 # --- links and numbers --------------------------------------------------------------------
-
-
-def path(*parts):
-    return BASE + "/".join(parts)
-
-
-def row_href(table, *pks):
-    return path(DATABASE, tilde_encode(table), ",".join(tilde_encode(str(pk)) for pk in pks))
-
-
-def table_href(table, **filters):
-    query = "&".join(f"{column}__in={quote(','.join(values))}" for column, values in filters.items())
-    return path(DATABASE, tilde_encode(table)) + (f"?{query}" if query else "")
 
 
 def paper_href(pmid):

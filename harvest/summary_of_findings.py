@@ -17,27 +17,21 @@ from scipy import stats
 from . import evidence, store, synthesis
 from .labels import label
 
-SOF_OUTCOMES = [
-    "pain_intensity", "fiq", "pain_responders", "fatigue", "sleep", "mood", "quality_of_life",
-    "adverse_events", "adverse_event_withdrawals", "serious_adverse_events",
-]
-# How each outcome reads in a sentence ("the effect of LDN on ...").
-OUTCOME_WORDS = {
-    "pain_intensity": "pain", "fiq": "function and the overall impact of fibromyalgia",
-    "pain_responders": "the number of people whose pain falls by at least 30% or 50%",
-    "fatigue": "fatigue", "sleep": "sleep", "mood": "mood", "quality_of_life": "quality of life",
-    "adverse_events": "the number of people with any adverse event",
-    "adverse_event_withdrawals": "the number of people who stop because of adverse events",
-    "serious_adverse_events": "the number of people with a serious adverse event",
+# The outcomes, in order: the label a table shows and how the outcome reads in a sentence
+# ("the effect of LDN on ...").
+OUTCOMES = {
+    "pain_intensity": ("Pain intensity", "pain"),
+    "fiq": ("Function and overall impact (FIQ, FIQR)", "function and the overall impact of fibromyalgia"),
+    "pain_responders": ("Pain responders (at least 30% or 50% less pain, as reported)",
+                        "the number of people whose pain falls by at least 30% or 50%"),
+    "fatigue": ("Fatigue", "fatigue"), "sleep": ("Sleep", "sleep"), "mood": ("Mood", "mood"),
+    "quality_of_life": ("Quality of life", "quality of life"),
+    "adverse_events": ("Participants with any adverse event", "the number of people with any adverse event"),
+    "adverse_event_withdrawals": ("Withdrawals due to adverse events",
+                                  "the number of people who stop because of adverse events"),
+    "serious_adverse_events": ("Serious adverse events", "the number of people with a serious adverse event"),
 }
-LABELS = {
-    "pain_intensity": "Pain intensity", "fiq": "Function and overall impact (FIQ, FIQR)",
-    "pain_responders": "Pain responders (at least 30% or 50% less pain, as reported)",
-    "fatigue": "Fatigue", "sleep": "Sleep", "mood": "Mood", "quality_of_life": "Quality of life",
-    "adverse_events": "Participants with any adverse event",
-    "adverse_event_withdrawals": "Withdrawals due to adverse events",
-    "serious_adverse_events": "Serious adverse events",
-}
+SOF_OUTCOMES = list(OUTCOMES)
 
 # Pain back on a 0-10 scale: SMD times a representative SD (Cochrane Handbook chapter 15,
 # re-expressing an SMD in the units of a familiar scale). The SD is that of the change in pain
@@ -104,7 +98,7 @@ def finding(db, outcome):
     double_zero = [row["study"] for row in evidence.outcome_rows(db, outcome)
                    if row["not_poolable_reason"] == synthesis.DOUBLE_ZERO]
     not_used = [f"{study}: no events in either arm, so it cannot enter a risk ratio" for study in double_zero]
-    row = {"outcome": outcome, "label": LABELS.get(outcome, label("outcome", outcome)),
+    row = {"outcome": outcome, "label": OUTCOMES[outcome][0],
            "not_used": "; ".join(not_used + [f"{trial}: {why}" for trial, why in missing]) or None}
     if not studies:
         measured = [trial for trial, why in missing if "registered" not in why]
@@ -121,7 +115,7 @@ def finding(db, outcome):
     graded = result["grade"]
     absolute, basis = (_absolute_risk(studies, estimate, low, high) if dichotomous
                        else _absolute_points(outcome, estimate, low, high))
-    words = OUTCOME_WORDS.get(outcome, label("outcome", outcome))
+    words = OUTCOMES[outcome][1]
     return {
         **row, "k": result["k"], "patients": result["patients"], "measure": result["measure"],
         "estimate": estimate, "ci_low": low, "ci_high": high, "absolute_effect": absolute, "absolute_basis": basis,

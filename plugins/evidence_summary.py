@@ -9,7 +9,7 @@ takes the place of the links' placeholder. Shows nothing until `kb build` has wr
 from datasette import hookimpl
 from markupsafe import Markup
 
-from harvest.evidence_pages import BASE, DATABASE
+from harvest.page_links import BASE, DATABASE
 
 
 def evidence_page(datasette):
