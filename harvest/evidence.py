@@ -27,6 +27,12 @@ NOT_JUDGEABLE = "not_assessed"
 # summary of findings reports. `adverse_events` means participants with any adverse event; a single
 # named event is `named_adverse_event` with the event in `event`.
 EFFECT_OUTCOMES = {"pain_responders", "adverse_event_withdrawals", "serious_adverse_events", "named_adverse_event"}
+# Outcomes counted as participants with the event: pooled as risk ratios, not on the SMD scale.
+DICHOTOMOUS_OUTCOMES = {"pain_responders", "adverse_events", "adverse_event_withdrawals", "serious_adverse_events",
+                        "named_adverse_event"}
+# Low-dose naltrexone means at most 6 mg/day; a trial of a higher dose is shown, never pooled or
+# counted as a trial of LDN.
+LOW_DOSE_MAX_MG = 6
 # RoB 2 judges a trial's reported result: a protocol has none, and a secondary analysis is judged
 # with its trial's main report, so neither gets rows of its own.
 NOT_JUDGED_DESIGNS = {"protocol", "secondary_analysis"}
@@ -62,7 +68,8 @@ TABLES = {
             "authors_smd_ci_low": float, "authors_smd_ci_high": float, "event": str, "n_source": str,
             "population": str,
             "favours": str, "is_primary": int, "reported": str, "source": str, "checked": str,
-            "crossover": int, "smd": float, "smd_se": float, "derivation": str, "poolable": int,
+            "crossover": int, "smd": float, "smd_se": float, "rr": float, "rr_ci_low": float,
+            "rr_ci_high": float, "log_rr_se": float, "derivation": str, "poolable": int,
             "not_poolable_reason": str,
         },
         "effect_id",
@@ -277,8 +284,22 @@ def build(db, entries, paper_key):
                 save_pooled(db, outcome, method)
 
 
-# Only randomised comparisons are pooled; other controlled results stay in `effects`, shown.
+# Only randomised comparisons of low-dose naltrexone are pooled; other results stay in
+# `effects`, shown with why.
 NOT_RANDOMISED = "not a randomised controlled trial: shown, not pooled with the randomised evidence"
+NOT_LOW_DOSE = (f"not low-dose naltrexone (more than {LOW_DOSE_MAX_MG} mg/day): shown, not pooled with the "
+                "trials of LDN")
+DOSE_NOT_VERIFIED = "the dose was not verified, so it is not counted as a trial of low-dose naltrexone"
+
+
+def not_pooled_design(design, max_mg_per_day):
+    """Why results of this study are never pooled (None when they may be): not randomised, or
+    not low-dose naltrexone."""
+    if "rct" not in (design or []):
+        return NOT_RANDOMISED
+    if max_mg_per_day is None:
+        return DOSE_NOT_VERIFIED
+    return NOT_LOW_DOSE if max_mg_per_day > LOW_DOSE_MAX_MG else None
 
 
 def _effect_rows(entry, key, trial_ids):
@@ -289,9 +310,15 @@ def _effect_rows(entry, key, trial_ids):
          if r.get("relation") == "reports_trial" and r.get("key") in trial_ids),
         (entry.get("registry_ids") or [entry["key"]])[0],
     )
+    excluded = not_pooled_design(design, (entry.get("dose") or {}).get("max_mg_per_day"))
     rows = []
     for index, effect in enumerate(entry.get("effects") or [], 1):
-        converted = synthesis.to_smd(effect, crossover=crossover) if "rct" in design else {"not_poolable": NOT_RANDOMISED}
+        if excluded:
+            converted = {"not_poolable": excluded}
+        elif effect["outcome"] in DICHOTOMOUS_OUTCOMES:
+            converted = synthesis.to_log_rr(effect)
+        else:
+            converted = synthesis.to_smd(effect, crossover=crossover)
         variance = converted.get("smd_variance")
         rows.append({
             "effect_id": f"{entry['key']}#{index}", "key": entry["key"], "pmid": key,
@@ -301,10 +328,19 @@ def _effect_rows(entry, key, trial_ids):
             "favours": effect.get("favours"), "is_primary": int(bool(effect.get("primary"))),
             "source": effect["source"], "checked": str(effect["checked"]), "crossover": int(crossover),
             "smd": converted.get("smd"), "smd_se": math.sqrt(variance) if variance else None,
-            "derivation": converted.get("derivation"), "poolable": int("smd" in converted),
+            **_risk_ratio_columns(converted),
+            "derivation": converted.get("derivation"), "poolable": int("smd" in converted or "log_rr" in converted),
             "not_poolable_reason": converted.get("not_poolable"),
         })
     return rows
+
+
+def _risk_ratio_columns(converted):
+    if "log_rr" not in converted:
+        return {"rr": None, "rr_ci_low": None, "rr_ci_high": None, "log_rr_se": None}
+    log_rr, se = converted["log_rr"], math.sqrt(converted["log_rr_variance"])
+    return {"rr": math.exp(log_rr), "rr_ci_low": math.exp(log_rr - synthesis.Z95 * se),
+            "rr_ci_high": math.exp(log_rr + synthesis.Z95 * se), "log_rr_se": se}
 
 
 def is_judged_rct(entry):
@@ -378,7 +414,9 @@ def _later_papers(db, key):
 
 
 def _poolable_outcomes(db):
-    return [row[0] for row in db.execute("select distinct outcome from effects where poolable order by outcome")]
+    """Continuous outcomes with a poolable effect: these get the pooled SMD tables."""
+    return [row[0] for row in db.execute("select distinct outcome from effects where poolable order by outcome")
+            if row[0] not in DICHOTOMOUS_OUTCOMES]
 
 
 # --- pooling from kb.db -------------------------------------------------------------------
@@ -394,19 +432,11 @@ def retracted_papers(db):
 def studies_for(db, outcome, exclude=()):
     """One poolable effect per trial for `outcome`, and what was left out with why.
 
-    Per trial the primary analysis wins, then ITT, then the latest timepoint."""
+    Per trial the primary analysis wins, then ITT, then the latest timepoint. Each study's `yi`
+    and `vi` are on the analysis scale: SMD, or log risk ratio for a dichotomous outcome."""
     retracted = retracted_papers(db)
-    cursor = db.execute(
-        "select e.*, coalesce(c.year, p.year) as year, c.authors, p.first_author, "
-        "c.comparator, c.population as studied from effects e "
-        "left join curated_entries c on c.key = e.key left join papers p on p.pmid = e.pmid "
-        "where e.outcome = ? order by e.effect_id",
-        [outcome],
-    )
-    columns = [c[0] for c in cursor.description]
-    rows = [dict(zip(columns, values)) for values in cursor.fetchall()]
     excluded, chosen = [], {}
-    for row in rows:
+    for row in outcome_rows(db, outcome):
         if row["key"] in exclude or row["effect_id"] in exclude or row["trial_key"] in exclude:
             excluded.append({"effect_id": row["effect_id"], "reason": "excluded on request"})
         elif row["pmid"] in retracted:
@@ -424,22 +454,43 @@ def studies_for(db, outcome, exclude=()):
                 excluded.append({"effect_id": row["effect_id"], "reason": "another analysis of the same trial was chosen"})
     studies, labels = [], set()
     for _, row in sorted(chosen.values(), key=lambda item: (item[1]["year"] or 0, item[1]["key"])):
-        label = _label(row)
-        label = label if label not in labels else f"{label} ({row['key']})"
+        label = row["study"] if row["study"] not in labels else f"{row['study']} ({row['key']})"
         labels.add(label)
+        dichotomous = outcome in DICHOTOMOUS_OUTCOMES
         studies.append({
-            "study": label, "yi": row["smd"], "vi": row["smd_se"] ** 2, "year": row["year"],
-            "effect_id": row["effect_id"], "key": row["key"], "pmid": row["pmid"],
+            "study": label, "yi": math.log(row["rr"]) if dichotomous else row["smd"],
+            "vi": (row["log_rr_se"] if dichotomous else row["smd_se"]) ** 2, "year": row["year"],
+            "effect_id": row["effect_id"], "key": row["key"], "pmid": row["pmid"], "trial_key": row["trial_key"],
             "source": row["source"], "patients": _patients(row), "comparator": row["comparator"],
-            "population": row["studied"],
+            "population": row["studied"], "crossover": row["crossover"],
+            **{f: row[f] for f in ("events_ldn", "n_ldn", "events_comparator", "n_comparator")},
         })
     return studies, excluded
 
 
-def _label(row):
-    first = row["first_author"] or (row["authors"] or row["key"]).split(",")[0]
+def outcome_rows(db, outcome):
+    """Every effects row of `outcome` with its study's label, year, comparator and population."""
+    rows = db.query(
+        "select e.*, coalesce(c.year, p.year) as year, c.authors, p.first_author, "
+        "c.comparator, c.population as studied from effects e "
+        "left join curated_entries c on c.key = e.key left join papers p on p.pmid = e.pmid "
+        "where e.outcome = ? order by e.effect_id",
+        [outcome],
+    )
+    return [{**row, "study": study_label(row["first_author"], row["authors"], row["key"], row["year"])} for row in rows]
+
+
+def effect_fields(row):
+    """A stored effects row back in the curated field names the synthesis functions read."""
+    return {f: row[f] for f in ["measure", *NUMBER_FIELDS, *COUNT_FIELDS, *TEXT_FIELDS]}
+
+
+def study_label(first_author, authors, key, year):
+    """"Younger 2013": the first author's surname and the year; a study whose year no page
+    confirmed says so rather than showing a blank."""
+    first = first_author or (authors or key).split(",")[0]
     surname = first.rsplit(" ", 1)[0] if " " in first else first
-    return f"{surname} {row['year']}" if row["year"] else surname
+    return f"{surname} {year}" if year else f"{surname} (year not verified)"
 
 
 def _patients(row):
@@ -448,24 +499,136 @@ def _patients(row):
     return (row["n_ldn"] or 0) + (row["n_comparator"] or 0) or None
 
 
+# --- trials, their risk of bias, and results that are missing -----------------------------
+
+# Which curated `outcomes` value says a trial measured an outcome of the summary of findings.
+MEASURED_AS = {"adverse_event_withdrawals": "adverse_events", "serious_adverse_events": "adverse_events",
+               "pain_responders": None}
+# Registry statuses after which results are due.
+RESULTS_DUE = {"completed", "terminated", "unknown", "unknown status", "suspended"}
+
+
+def trial_reports(db):
+    """Every curated report of a randomised trial's results (not protocols or secondary
+    analyses), one dict per paper: key, pmid, trial_key, label, year, design, dose, comparator,
+    population, outcomes, n_randomized, and why its results are never pooled (None when they
+    may be: randomised, low-dose)."""
+    if not db["curated_entries"].exists():
+        return []
+    trial_of = dict(db.execute("select from_key, to_key from links where relation = 'reports_trial'").fetchall())
+    reports = []
+    for row in db.query(
+            "select c.*, p.first_author from curated_entries c left join papers p on p.pmid = c.pmid "
+            "where c.type = 'publication' order by coalesce(c.year, 9999), c.key"):
+        design = json.loads(row["design"] or "[]")
+        if not is_judged_rct({"design": design}):
+            continue
+        registry_ids = json.loads(row["registry_ids"] or "[]")
+        reports.append({
+            "key": row["key"], "pmid": row["pmid"],
+            "trial_key": trial_of.get(row["pmid"]) or (registry_ids or [row["key"]])[0],
+            "label": study_label(row["first_author"], row["authors"], row["key"], row["year"]),
+            "year": row["year"], "design": design, "dose_max_mg_per_day": row["dose_max_mg_per_day"],
+            "comparator": row["comparator"], "population": row["population"],
+            "outcomes": json.loads(row["outcomes"] or "[]"), "n_randomized": row["n_randomized"],
+            "not_pooled": not_pooled_design(design, row["dose_max_mg_per_day"]),
+        })
+    return reports
+
+
+def ldn_trials(db):
+    """The randomised trials of LDN (at most 6 mg/day) in fibromyalgia with results: one
+    report per trial (the earliest), in publication order."""
+    seen, trials = set(), []
+    for report in trial_reports(db):
+        if (report["not_pooled"] is None and "fibromyalgia" in str(report["population"] or "").lower()
+                and report["trial_key"] not in seen):
+            seen.add(report["trial_key"])
+            trials.append(report)
+    return trials
+
+
+def rob_by_trial(db):
+    """Each trial's RoB 2 judgement for GRADE: the overall judgement where one was made, else
+    the worst judged domain when it is high or some concerns (RoB 2's overall is at least as
+    bad as any domain), else None (not assessed). {trial_key: (judgement, reports' keys)}."""
+    judged = {}
+    keys = {r["key"]: r["trial_key"] for r in trial_reports(db)}
+    if not db["risk_of_bias"].exists():
+        return {}
+    for row in db.query("select key, domain, judgement from risk_of_bias"):
+        judged.setdefault(keys.get(row["key"], row["key"]), {}).setdefault(row["domain"], []).append(row["judgement"])
+    ranked = ["low", "some_concerns", "high"]
+    result = {}
+    for trial_key, domains in judged.items():
+        overall = [j for j in domains.get("overall", []) if j in ranked]
+        worst = max((j for d, js in domains.items() if d != "overall" for j in js if j in ranked),
+                    key=ranked.index, default=None)
+        if overall:
+            result[trial_key] = max(overall, key=ranked.index)
+        elif worst in ("high", "some_concerns"):
+            result[trial_key] = worst
+        else:
+            result[trial_key] = None
+    return result
+
+
+def missing_results(db, outcome, used_trial_keys):
+    """Trials whose results for `outcome` are missing or unusable, as (trial, why): randomised
+    LDN trials that measured it (their curated outcomes, or an effects row) but gave no usable
+    numbers, and registered trials whose results are due but were not found."""
+    measured_as = MEASURED_AS.get(outcome, outcome)
+    reasons = {}
+    if db["effects"].exists():
+        for row in db.query("select trial_key, not_poolable_reason from effects where outcome = ? and not poolable "
+                            "order by is_primary desc, effect_id", [outcome]):
+            reasons.setdefault(row["trial_key"], row["not_poolable_reason"])
+    # A trial with no events in either arm reported its result; it just cannot enter a risk ratio.
+    reported = {key for key, why in reasons.items() if why == synthesis.DOUBLE_ZERO}
+    missing, seen = [], set(used_trial_keys) | reported
+    for report in ldn_trials(db):
+        key = report["trial_key"]
+        if key in seen or not (key in reasons or (measured_as and measured_as in report["outcomes"])):
+            continue
+        seen.add(key)
+        missing.append((report["label"], reasons.get(key) or "measured, but no numbers were found on public pages"))
+    if db["trials"].exists():
+        for row in db.query("select registry_id, acronym, status, dose_max_mg_per_day from trials "
+                            "where published = 0 order by registry_id"):
+            low_dose = row["dose_max_mg_per_day"] is None or row["dose_max_mg_per_day"] <= LOW_DOSE_MAX_MG
+            if low_dose and (row["status"] or "").lower() in RESULTS_DUE and row["registry_id"] not in seen:
+                name = f"{row['acronym']} ({row['registry_id']})" if row["acronym"] else row["registry_id"]
+                missing.append((name, f"registered, status {row['status']}, no results found"))
+    return missing
+
+
 def pool_outcome(db, outcome, method="REML", hartung_knapp=False, exclude=()):
-    """The `kb pool --db` result: meta-analysis of one outcome, with sources and exclusions."""
+    """The `kb pool --db` result: meta-analysis of one outcome, with sources and exclusions,
+    and its GRADE-style certainty. A dichotomous outcome is pooled as log risk ratios."""
     if not db["effects"].exists():
         raise synthesis.SynthesisError("this database has no effects table; run kb build first")
     studies, excluded = studies_for(db, outcome, exclude)
     if not studies:
         raise synthesis.SynthesisError(f"no poolable {outcome} effects in kb.db")
+    measure = "rr" if outcome in DICHOTOMOUS_OUTCOMES else "smd"
     result = synthesis.meta_analysis(studies, method, hartung_knapp)
-    result.update({"outcome": outcome, "measure": "smd", "sign": "negative favours LDN", "excluded": excluded,
+    result.update({"outcome": outcome, "measure": measure,
+                   "sign": "log risk ratio, LDN over comparator" if measure == "rr" else "negative favours LDN",
+                   "excluded": excluded,
                    "integrity_checked": bool(db["integrity_status"].exists() or "integrity_status" in db.view_names()),
                    "patients": sum(s["patients"] or 0 for s in studies)})
-    rob = dict(db.execute("select key, judgement from risk_of_bias where domain = 'overall'").fetchall())
-    trials = [{**s, "n": s["patients"], "rob_overall": rob.get(s["key"]) if rob.get(s["key"]) != NOT_ASSESSED else None}
-              for s in result["studies"]]
-    unpublished = [row[0] for row in db.execute(
-        "select registry_id from trials where published = 0 and status = 'completed' order by registry_id")]
-    result["grade"] = synthesis.grade(result, trials, unpublished)
+    rob = rob_by_trial(db)
+    trials = [{**s, "n": s["patients"], "rob": rob.get(s["trial_key"])} for s in result["studies"]]
+    events = sum((s["events_ldn"] or 0) + (s["events_comparator"] or 0) for s in studies) if measure == "rr" else None
+    missing = missing_results(db, outcome, {s["trial_key"] for s in studies})
+    result["grade"] = synthesis.grade(result, trials, missing, measure, events)
     return result
+
+
+def certainty_rows(outcome, method, graded):
+    """The `certainty` rows of one result: each GRADE domain, then the overall row."""
+    where = {"outcome": outcome, "method": method}
+    return [{**where, **d} for d in graded["domains"]] + [{**where, **synthesis.overall_certainty(graded)}]
 
 
 def save_pooled(db, outcome, method):
@@ -480,7 +643,7 @@ def save_pooled(db, outcome, method):
         "effect_ids": json.dumps([s["effect_id"] for s in result["studies"]]),
         "excluded": json.dumps(result["excluded"]),
     }, pk=("outcome", "method"))
-    z = 1.959963984540054
+    z = synthesis.Z95
     db["pooled_studies"].insert_all([
         {**where, "effect_id": s["effect_id"], "study": s["study"], "key": s["key"], "pmid": s["pmid"],
          "year": s["year"], "smd": s["yi"], "smd_se": s["se"], "ci_low": s["yi"] - z * s["se"],
@@ -494,8 +657,4 @@ def save_pooled(db, outcome, method):
     db["pooled_cumulative"].insert_all([
         {**where, "added_effect_id": ids[r["added"]], **r} for r in result["cumulative"]],
         pk=("outcome", "method", "step"))
-    db["certainty"].insert_all(
-        [{**where, **d} for d in result["grade"]["domains"]]
-        + [{**where, "domain": "overall", "downgrade": sum(d["downgrade"] for d in result["grade"]["domains"]),
-            "reason": f"Starts high (randomised trials); {result['grade']['certainty']} after downgrades."}],
-        pk=("outcome", "method", "domain"))
+    db["certainty"].insert_all(certainty_rows(outcome, method, result["grade"]), pk=("outcome", "method", "domain"))

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from . import candidates, crossref, curate, evidence, fetch, integrity, parse, primary_outcome, search, store, tag
+from . import (candidates, crossref, curate, evidence, evidence_pages, fetch, integrity, parse, primary_outcome,
+               search, sensitivity, store, summary_of_findings, tag)
 from .dois import DOIInput, looks_truncated, read_doi_lines
 from .http import HttpError
 
@@ -253,9 +254,9 @@ def repair_truncated(db, client, dois, summary):
     """
     if not dois:
         return {}, {}
-    candidates = fetch.fetch_truncated_candidates(client, dois)
+    candidate_pmids = fetch.fetch_truncated_candidates(client, dois)
     fetched = []  # (record, its raw XML)
-    for _, xml in fetch.fetch_records(client, candidates):
+    for _, xml in fetch.fetch_records(client, candidate_pmids):
         raw = parse.split_records(xml)
         fetched += [(record, raw[record["pmid"]]) for record in parse.parse_pubmed_xml(xml)[0]]
     repaired, ambiguous = {}, {}
@@ -520,7 +521,8 @@ def tag_papers(db):
 def build(db, curated_entries):
     """Rebuild every derived table offline: raw PubMed XML, curated entries, stored registry
     and Crossref JSON, tags, the search index, then the evidence synthesis (effects, risk of
-    bias, meta-analyses, pooled estimates)."""
+    bias, meta-analyses, pooled estimates, summary of findings, sensitivity analyses) and the
+    evidence pages rendered from it."""
     summary = Summary()
     for pmid, xml in db.execute("select pmid, xml from raw_records").fetchall():
         records, skipped = parse.parse_pubmed_xml(xml)
@@ -534,6 +536,9 @@ def build(db, curated_entries):
     tag_papers(db)
     search.refresh(db)
     evidence.build(db, curated_entries, curate.paper_key)
+    summary_of_findings.build(db)
+    sensitivity.build(db)
+    evidence_pages.build(db)
     return summary
 
 

@@ -38,12 +38,20 @@ IMPUTED_CROSSOVER_R = 0.5
 # Differences on these measures cannot be put on the SMD scale without data we do not have.
 UNCONVERTIBLE = {
     "median_difference": "a median difference has no SD to standardise with",
-    "rr": "a risk ratio is a dichotomous result, not a difference in pain scores",
-    "or": "an odds ratio is a dichotomous result, not a difference in pain scores",
-    "irr": "an incidence rate ratio counts events, not a difference in pain scores",
-    "rd": "a risk difference is a dichotomous result, not a difference in pain scores",
-    "responders": "responder proportions are a dichotomous result, not a difference in pain scores",
+    "rr": "a risk ratio is a dichotomous result, not a difference in means",
+    "or": "an odds ratio is a dichotomous result, not a difference in means",
+    "irr": "an incidence rate ratio counts events, not a difference in means",
+    "rd": "a risk difference is a dichotomous result, not a difference in means",
+    "responders": "responder proportions are a dichotomous result, not a difference in means",
 }
+# The 97.5th centile of the standard normal: 95% intervals of ratios and of pooled estimates.
+Z95 = float(stats.norm.ppf(0.975))
+# Zero cells (Cochrane Handbook chapter 10, rare events; RevMan's default): a trial with no
+# events (or only events) in one arm gets 0.5 added to each of its four cells; a trial with
+# none (or all) in both arms says nothing about the ratio and is left out of the pool.
+ZERO_CELL_CORRECTION = 0.5
+DOUBLE_ZERO = ("no events (or only events) in both arms: no information on the risk ratio, so the trial is left "
+               "out of the pool (Cochrane Handbook ch. 10)")
 
 
 class SynthesisError(ValueError):
@@ -53,11 +61,13 @@ class SynthesisError(ValueError):
 # --- effect sizes -------------------------------------------------------------------------
 
 
-def to_smd(effect, crossover=False):
+def to_smd(effect, crossover=False, correlation=IMPUTED_CROSSOVER_R):
     """Put one `effects` row on the SMD scale.
 
     Returns {"smd", "smd_variance", "derivation"} or {"not_poolable": reason}. `effect` uses the
-    curated field names (estimate, ci_low, ci_high, p_value, n_ldn, sd_ldn, ...)."""
+    curated field names (estimate, ci_low, ci_high, p_value, n_ldn, sd_ldn, ...). `correlation`
+    is the within-person correlation imputed for a crossover trial that reports no
+    between-person SD (the sensitivity analyses vary it)."""
     measure = effect.get("measure")
     if measure in UNCONVERTIBLE:
         return {"not_poolable": UNCONVERTIBLE[measure]}
@@ -70,7 +80,7 @@ def to_smd(effect, crossover=False):
         effect = {**effect, "estimate": effect["mean_ldn"] - effect["mean_comparator"]}
     if measure == "smd":
         return _reported_smd(effect, crossover)
-    return (_crossover_smd if crossover else _parallel_smd)(effect)
+    return _crossover_smd(effect, correlation) if crossover else _parallel_smd(effect)
 
 
 def _reported_smd(effect, crossover):
@@ -117,7 +127,7 @@ def _parallel_smd(effect):
     }
 
 
-def _crossover_smd(effect):
+def _crossover_smd(effect, correlation=IMPUTED_CROSSOVER_R):
     n = effect.get("n_ldn") or effect.get("n_comparator")
     if not n:
         return {"not_poolable": "number of participants not reported"}
@@ -129,7 +139,7 @@ def _crossover_smd(effect):
             "crossover result without a paired CI or exact p-value: the within-person "
             "correlation is unknown, so no honest SE")}
     if sd is None:
-        r = IMPUTED_CROSSOVER_R
+        r = correlation
         sd = se * math.sqrt(n) / math.sqrt(2 * (1 - r))
         sd_how = (f"no between-person SD reported: SD_diff = SE * sqrt({n}) and within-person correlation "
                   f"imputed as r = {r} (Cochrane Handbook 23.2.7.3), SD = SD_diff / sqrt(2(1 - r)) = {sd:.4f}")
@@ -146,6 +156,13 @@ def _crossover_smd(effect):
             f"var(g) = J^2 * (1/N + d^2/(2N)) * 2(1 - r)"
         ),
     }
+
+
+def imputes_correlation(effect):
+    """True when a crossover result's SMD rests on the imputed within-person correlation: a
+    difference in means with no between-person SD reported."""
+    return effect.get("measure") != "smd" and not effect.get("sd") and not (
+        effect.get("sd_ldn") and effect.get("sd_comparator"))
 
 
 def _standardised(effect, sd, df):
@@ -173,7 +190,10 @@ def _standardiser(effect, n1, n2):
 
 
 def _se_of_difference(effect, df):
-    """SE of the reported difference from its CI, else from an exact p-value."""
+    """SE of the reported difference from its CI, else from an exact p-value (a conversion
+    from medians brings its own SE, `se_of_difference`, with how it was found)."""
+    if effect.get("se_of_difference"):
+        return effect["se_of_difference"], effect["se_how"]
     se, how = _se_from_ci(effect, df)
     return (se, how) if se is not None else _se_from_p(effect, df)
 
@@ -204,6 +224,85 @@ def _orientation(effect):
     if "higher is better" in str(effect.get("instrument") or "").lower():
         return -1, " (sign flipped: higher is better on this scale)"
     return 1, ""
+
+
+# --- dichotomous results ------------------------------------------------------------------
+
+
+def to_log_rr(effect):
+    """Put one dichotomous `effects` row on the log risk-ratio scale (LDN over comparator).
+
+    From the events and group sizes of both arms, else from a reported risk ratio with its
+    95% CI. Returns {"log_rr", "log_rr_variance", "derivation"} or {"not_poolable": reason}.
+    A crossover trial's counts are analysed as if from parallel groups: this ignores the
+    pairing, so its CI is wider than a paired analysis would give (Cochrane Handbook ch. 23)."""
+    counts = [effect.get(f) for f in ("events_ldn", "n_ldn", "events_comparator", "n_comparator")]
+    if None not in counts:
+        return _log_rr_from_counts(*counts)
+    if effect.get("measure") == "rr" and effect.get("estimate") and effect.get("ci_low") and effect.get("ci_high"):
+        low, high = effect["ci_low"], effect["ci_high"]
+        se = (math.log(high) - math.log(low)) / (2 * Z95)
+        return {"log_rr": math.log(effect["estimate"]), "log_rr_variance": se**2,
+                "derivation": f"risk ratio {effect['estimate']} as reported; SE(log RR) = (ln {high} - ln {low}) / "
+                              f"(2*1.96) = {se:.4f}"}
+    if effect.get("measure") in ("responders", "rr", "or", "rd"):
+        return {"not_poolable": "no event counts with group sizes (and no risk ratio with its CI) were reported"}
+    return {"not_poolable": f"measure {effect.get('measure')!r} is not a count of participants with the event"}
+
+
+def _log_rr_from_counts(a, n1, c, n2):
+    if not (n1 and n2) or not (0 <= a <= n1 and 0 <= c <= n2):
+        return {"not_poolable": "event counts must lie between 0 and the group size"}
+    if (a == 0 and c == 0) or (a == n1 and c == n2):
+        return {"not_poolable": DOUBLE_ZERO}
+    note = ""
+    if 0 in (a, c) or a == n1 or c == n2:
+        k = ZERO_CELL_CORRECTION
+        a, c, n1, n2 = a + k, c + k, n1 + 2 * k, n2 + 2 * k
+        note = f"; a zero cell, so {k} added to each cell (Cochrane Handbook ch. 10)"
+    log_rr = math.log((a / n1) / (c / n2))
+    variance = 1 / a - 1 / n1 + 1 / c - 1 / n2
+    return {"log_rr": log_rr, "log_rr_variance": variance,
+            "derivation": f"risk ratio from counts {a:g}/{n1:g} vs {c:g}/{n2:g}{note}: RR = {math.exp(log_rr):.4f}, "
+                          f"var(log RR) = 1/a - 1/n1 + 1/c - 1/n2 = {variance:.4f}"}
+
+
+# --- medians and quartiles ----------------------------------------------------------------
+
+
+def wan_mean_sd(q1, median, q3, n):
+    """Mean and SD from the first quartile, median, third quartile and sample size (Wan et
+    al. 2014, BMC Med Res Methodol 14:135, scenario C3): mean = (q1 + m + q3) / 3,
+    SD = (q3 - q1) / eta(n) with eta(n) = 2 * Phi^-1((0.75n - 0.125) / (n + 0.25))."""
+    eta = 2 * stats.norm.ppf((0.75 * n - 0.125) / (n + 0.25))
+    return (q1 + median + q3) / 3, (q3 - q1) / eta
+
+
+def from_medians(effect, crossover=False, correlation=IMPUTED_CROSSOVER_R):
+    """An effect reported as medians and quartiles per arm, converted to means and SDs by Wan
+    et al. 2014 and then put on the SMD scale like any mean difference; for a crossover the
+    paired SE needs a within-person correlation, imputed as `correlation`. For sensitivity
+    analyses only: the conversion assumes roughly normal data."""
+    fields = ("median_ldn", "q1_ldn", "q3_ldn", "median_comparator", "q1_comparator", "q3_comparator")
+    if any(effect.get(f) is None for f in fields):
+        return {"not_poolable": "medians and both quartiles are not reported for each arm"}
+    n1, n2 = effect.get("n_ldn"), effect.get("n_comparator")
+    if not (n1 and n2):
+        return {"not_poolable": "medians without the number analysed in each arm"}
+    mean1, sd1 = wan_mean_sd(effect["q1_ldn"], effect["median_ldn"], effect["q3_ldn"], n1)
+    mean2, sd2 = wan_mean_sd(effect["q1_comparator"], effect["median_comparator"], effect["q3_comparator"], n2)
+    how = (f"Wan et al. 2014 (scenario C3): mean = (q1 + m + q3)/3, SD = (q3 - q1)/eta(n): "
+           f"LDN {mean1:.4f} (SD {sd1:.4f}), comparator {mean2:.4f} (SD {sd2:.4f})")
+    converted = {**{f: effect.get(f) for f in ("instrument", "n_ldn", "n_comparator")},
+                 "measure": "md", "estimate": mean1 - mean2, "sd_ldn": sd1, "sd_comparator": sd2}
+    if crossover:
+        se = math.sqrt((sd1**2 + sd2**2 - 2 * correlation * sd1 * sd2) / n1)
+        converted.update(se_of_difference=se, se_how=(
+            f"paired SE = sqrt((SD1^2 + SD2^2 - 2r SD1 SD2)/N) = {se:.4f} with r = {correlation} imputed"))
+    result = to_smd(converted, crossover, correlation)
+    if "derivation" in result:
+        result["derivation"] = f"{how}; then {result['derivation']}"
+    return result
 
 
 # --- pooling ------------------------------------------------------------------------------
@@ -330,41 +429,62 @@ def meta_analysis(studies, method="REML", hartung_knapp=False):
 
 # --- certainty ----------------------------------------------------------------------------
 
-# GRADE rules of thumb, written down once: an optimal information size of 400 patients for a
-# continuous outcome; I^2 of 50% or more as substantial inconsistency; half the pooled weight
-# as "most of the evidence".
+# GRADE rules of thumb, written down once (GRADE guidelines 6, imprecision): an optimal
+# information size of 400 patients for a continuous outcome and 300 events for a dichotomous
+# one; an appreciable effect is an SMD of 0.2 (a small effect) or a 25% relative change in
+# risk. I^2 of 50% or more is substantial inconsistency; half the pooled weight is "most of
+# the evidence". Certainty starts high for randomised trials and has three levels below it.
 OPTIMAL_INFORMATION_SIZE = 400
+OPTIMAL_EVENTS = 300
+APPRECIABLE_SMD = 0.2
+APPRECIABLE_RR = (0.75, 1.25)
 SUBSTANTIAL_I2 = 50
 MOST_WEIGHT = 50
+LEVELS_BELOW_HIGH = len(CERTAINTY_LEVELS) - 1
 
 
-def grade(result, trials, unpublished_trials=()):
-    """GRADE-style certainty for a pooled RCT result, starting at high.
+def grade(result, trials, missing=(), measure="smd", events=None):
+    """GRADE-style certainty for a pooled (or single-trial) RCT result, starting at high.
 
-    `trials`: one dict per pooled study with study, weight (percent), rob_overall ('low',
-    'some_concerns', 'high' or None), comparator, population, n (patients). `unpublished_trials`:
-    labels of completed registered trials with no results found. Returns {"certainty", "domains":
-    [{"domain", "downgrade", "reason"}]}, reasons in plain words built from these numbers."""
+    `result`: k, estimate, ci_low, ci_high, i2, tau2 on the analysis scale (SMD, or log risk
+    ratio when `measure` is "rr"). `trials`: one dict per trial with study, weight (percent),
+    rob (its RoB 2 judgement for this result: 'low', 'some_concerns', 'high', or None when not
+    assessed), comparator, population, n (patients). `missing`: (trial, why) for registered or
+    reported trials whose results for this outcome are missing or unusable. `events`: total
+    events, for a dichotomous outcome. Returns {"certainty", "downgrades", "domains": [{"domain",
+    "downgrade", "reason"}]}; the certainty is high minus the downgrades, never below very low."""
     domains = [
         _risk_of_bias(trials), _inconsistency(result), _indirectness(trials),
-        _imprecision(result, trials), _publication_bias(result, unpublished_trials),
+        _imprecision(result, trials, measure, events), _publication_bias(result, missing),
     ]
-    level = max(0, len(CERTAINTY_LEVELS) - 1 - sum(d["downgrade"] for d in domains))
-    return {"certainty": CERTAINTY_LEVELS[level], "domains": domains}
+    downgrades = sum(d["downgrade"] for d in domains)
+    return {"certainty": CERTAINTY_LEVELS[max(0, LEVELS_BELOW_HIGH - downgrades)], "downgrades": downgrades,
+            "domains": domains}
+
+
+def overall_certainty(graded):
+    """The `overall` row: the levels actually taken off (at most three: very low is the floor)."""
+    taken = min(graded["downgrades"], LEVELS_BELOW_HIGH)
+    floor = (f" The domains add up to {graded['downgrades']} levels; very low is the floor, three below high."
+             if graded["downgrades"] > LEVELS_BELOW_HIGH else "")
+    return {"domain": "overall", "downgrade": taken,
+            "reason": f"Starts high (randomised trials); {graded['certainty']} after {taken} level(s) down.{floor}"}
 
 
 def _risk_of_bias(trials):
-    high = sum(t["weight"] for t in trials if t.get("rob_overall") == "high")
-    unclear = sum(t["weight"] for t in trials if t.get("rob_overall") in (None, "some_concerns"))
-    assessed = sum(1 for t in trials if t.get("rob_overall"))
-    described = (f"{high:.0f}% of the weight comes from trials at high risk of bias and "
-                 f"{unclear:.0f}% from trials with some concerns or not assessed "
-                 f"({assessed} of {len(trials)} trials have an overall RoB 2 judgement)")
-    if high >= MOST_WEIGHT:
+    """Downgrade when trials judged at high risk or with some concerns carry half the weight or
+    more. A trial not assessed (public pages do not allow a judgement) does not by itself lower
+    the certainty; the reason names it."""
+    high = sum(t["weight"] for t in trials if t.get("rob") == "high")
+    concerns = sum(t["weight"] for t in trials if t.get("rob") == "some_concerns")
+    unjudged = [t["study"] for t in trials if t.get("rob") not in ("low", "some_concerns", "high")]
+    described = (f"{high:.0f}% of the weight comes from trials judged at high risk of bias and "
+                 f"{concerns:.0f}% from trials judged with some concerns")
+    if unjudged:
+        described += (f"; without an overall RoB 2 judgement from public pages, which by itself lowers nothing: "
+                      f"{', '.join(unjudged)}")
+    if high + concerns >= MOST_WEIGHT:
         return {"domain": "risk_of_bias", "downgrade": 1, "reason": f"Serious: {described}."}
-    if high + unclear >= MOST_WEIGHT:
-        return {"domain": "risk_of_bias", "downgrade": 1,
-                "reason": f"Serious: most of the evidence is not shown to be at low risk; {described}."}
     return {"domain": "risk_of_bias", "downgrade": 0, "reason": f"Not serious: {described}."}
 
 
@@ -389,33 +509,55 @@ def _indirectness(trials):
                 "reason": "Serious: not every trial compared LDN with placebo in people with "
                           f"fibromyalgia ({', '.join(off)})."}
     return {"domain": "indirectness", "downgrade": 0,
-            "reason": "Not serious: every pooled trial compared LDN with placebo in people with fibromyalgia."}
+            "reason": "Not serious: every trial compared LDN with placebo in people with fibromyalgia."}
 
 
-def _imprecision(result, trials):
-    patients = sum(t.get("n") or 0 for t in trials)
-    crosses = result["ci_low"] < 0 < result["ci_high"]
-    problems = []
-    if crosses:
-        problems.append(f"the 95% CI ({result['ci_low']:.2f} to {result['ci_high']:.2f}) includes no effect")
-    if patients < OPTIMAL_INFORMATION_SIZE:
-        problems.append(f"{patients} patients, fewer than the {OPTIMAL_INFORMATION_SIZE} a "
-                        "continuous outcome needs as a rule of thumb")
-    if not problems:
-        return {"domain": "imprecision", "downgrade": 0,
-                "reason": f"Not serious: {patients} patients and a CI that excludes no effect."}
-    label = "Very serious" if len(problems) == 2 else "Serious"
-    return {"domain": "imprecision", "downgrade": len(problems), "reason": f"{label}: {'; '.join(problems)}."}
+def _imprecision(result, trials, measure, events):
+    """One level when the 95% CI includes no effect or the optimal information size is not
+    reached; two when the CI includes both an appreciable benefit and an appreciable harm."""
+    low, high = result["ci_low"], result["ci_high"]
+    if measure == "rr":
+        lower, upper = (math.log(x) for x in APPRECIABLE_RR)
+        shown = f"risk ratio {math.exp(low):.2f} to {math.exp(high):.2f}"
+        thresholds = f"a risk ratio of {APPRECIABLE_RR[0]} and of {APPRECIABLE_RR[1]}"
+        size, needed, unit = events or 0, OPTIMAL_EVENTS, "events"
+    else:
+        lower, upper = -APPRECIABLE_SMD, APPRECIABLE_SMD
+        shown = f"{low:.2f} to {high:.2f}"
+        thresholds = f"an SMD of -{APPRECIABLE_SMD} and of +{APPRECIABLE_SMD}"
+        size, needed, unit = sum(t.get("n") or 0 for t in trials), OPTIMAL_INFORMATION_SIZE, "patients"
+    short = f"; {size} {unit}, fewer than the {needed} GRADE's rule of thumb asks for" if size < needed else ""
+    if low <= lower and high >= upper:
+        return {"domain": "imprecision", "downgrade": 2, "reason": (
+            f"Very serious: the 95% CI ({shown}) includes both an appreciable benefit and an appreciable "
+            f"harm ({thresholds}){short}.")}
+    problems = [f"the 95% CI ({shown}) includes no effect"] if low < 0 < high else []
+    problems += [short[2:]] if short else []
+    if problems:
+        return {"domain": "imprecision", "downgrade": 1, "reason": f"Serious: {'; '.join(problems)}."}
+    return {"domain": "imprecision", "downgrade": 0,
+            "reason": f"Not serious: {size} {unit} and a 95% CI ({shown}) that excludes no effect."}
 
 
-def _publication_bias(result, unpublished_trials):
-    if unpublished_trials:
+def _publication_bias(result, missing):
+    if missing:
+        listed = "; ".join(f"{trial} ({why})" for trial, why in missing)
         return {"domain": "publication_bias", "downgrade": 1,
-                "reason": "Suspected: completed registered trials with no results found "
-                          f"({', '.join(unpublished_trials)})."}
-    note = " too few trials for a funnel-plot test" if result["k"] < 10 else ""
+                "reason": f"Suspected: results missing or unusable for this outcome from {listed}."}
+    note = "; too few trials for a funnel-plot test" if result["k"] < 10 else ""
     return {"domain": "publication_bias", "downgrade": 0,
-            "reason": f"Not detected: no completed registered trial is missing results;{note}."}
+            "reason": f"Not detected: no registered or reported trial is known to be missing results for "
+                      f"this outcome{note}."}
+
+
+def informative_statement(certainty, effect_words, outcome_words):
+    """GRADE's informative statement (Santesso et al. 2020, GRADE guidelines 26): high
+    "results in", moderate "probably results in", low "may result in", very low "the evidence
+    is very uncertain about"."""
+    if certainty == "very low":
+        return f"The evidence is very uncertain about the effect of LDN on {outcome_words}."
+    verb = {"high": "results in", "moderate": "probably results in", "low": "may result in"}[certainty]
+    return f"LDN {verb} {effect_words}."
 
 
 # --- input and output ---------------------------------------------------------------------
@@ -454,6 +596,12 @@ def _studies_from_rows(path, reader):
     return studies
 
 
+def _scale(result):
+    if result.get("measure") == "rr":
+        return "log risk ratio, LDN over comparator: exp() gives the risk ratio"
+    return "SMD; negative favours LDN"
+
+
 def format_report(result):
     """`kb pool`'s text output: the pooled result, per-study weights, leave-one-out, cumulative."""
     def num(value):
@@ -462,7 +610,7 @@ def format_report(result):
     test = " (Hartung-Knapp)" if result["hartung_knapp"] else ""
     lines = [
         f"Random-effects meta-analysis, {result['method']}{test}: k = {result['k']}"
-        + (f", outcome {result['outcome']} (SMD; negative favours LDN)" if result.get("outcome") else ""),
+        + (f", outcome {result['outcome']} ({_scale(result)})" if result.get("outcome") else ""),
         f"estimate {num(result['estimate'])}  se {num(result['se'])}  "
         f"95% CI {num(result['ci_low'])} to {num(result['ci_high'])}  p {result['p_value']:.4g}",
         f"prediction interval {num(result['pi_low'])} to {num(result['pi_high'])}",

@@ -128,19 +128,23 @@ def test_weights_sum_to_100_and_favour_precise_studies():
     assert weights["TPT Madras"] > weights["Aronson"]
 
 
-def test_leave_one_out_and_cumulative():
-    studies = bcg_log_risk_ratios()
+def test_leave_one_out_and_cumulative_by_hand():
+    # Three studies, DL (the example of test_hartung_knapp_by_hand). Leaving out the first:
+    # w = 5, 2.5; fixed mean = (-1 + 0.25)/7.5 = -0.1; Q = 5*0.1^2 + 2.5*0.2^2 = 0.15 < df 1, so
+    # tau^2 = 0; se = sqrt(1/7.5) = 0.365148. Cumulative, step 2: w = 10, 5, mean (-5 - 1)/15 =
+    # -0.4; Q = 10*0.1^2 + 5*0.2^2 = 0.3 < 1, tau^2 = 0, se = sqrt(1/15) = 0.258199.
+    studies = [{"study": "A", "yi": -0.5, "vi": 0.1, "year": 2001}, {"study": "B", "yi": -0.2, "vi": 0.2, "year": 2002},
+               {"study": "C", "yi": 0.1, "vi": 0.4, "year": 2003}]
     result = synthesis.meta_analysis(studies, "DL")
-    assert len(result["leave_one_out"]) == 13
-    without_madras = next(r for r in result["leave_one_out"] if r["omitted"] == "TPT Madras")
-    direct = synthesis.pool([s["yi"] for s in studies if s["study"] != "TPT Madras"],
-                            [s["vi"] for s in studies if s["study"] != "TPT Madras"], "DL")
-    assert without_madras["estimate"] == pytest.approx(direct["estimate"])
+    without_a = next(r for r in result["leave_one_out"] if r["omitted"] == "A")
+    assert (round(without_a["estimate"], 6), round(without_a["se"], 6), without_a["k"]) == (-0.1, 0.365148, 2)
     steps = result["cumulative"]
-    assert [s["year"] for s in steps] == sorted(s["year"] for s in steps)
-    assert steps[0]["added"] == "Aronson" and steps[0]["k"] == 1
-    assert steps[0]["estimate"] == pytest.approx(studies[0]["yi"])
-    assert steps[-1]["estimate"] == pytest.approx(result["estimate"])
+    assert [(s["added"], s["k"]) for s in steps] == [("A", 1), ("B", 2), ("C", 3)]
+    assert (steps[0]["estimate"], round(steps[0]["se"], 6)) == (-0.5, 0.316228)
+    assert (round(steps[1]["estimate"], 6), round(steps[1]["se"], 6)) == (-0.4, 0.258199)
+    assert round(steps[2]["estimate"], 6) == -0.328571
+    bcg = synthesis.meta_analysis(bcg_log_risk_ratios(), "DL")
+    assert len(bcg["leave_one_out"]) == 13 and [s["year"] for s in bcg["cumulative"]][:3] == [1948, 1949, 1953]
 
 
 @pytest.mark.parametrize("yi, vi, message", [
@@ -175,15 +179,14 @@ def test_parallel_md_with_ci_becomes_hedges_g():
 
 
 def test_parallel_md_from_group_sds_matches_the_textbook_variance():
-    # Without a CI or p: SE from pooled SD; var(d) = (n1+n2)/(n1 n2) + d^2 / (2(n1+n2)).
+    # Without a CI or p: SE from the pooled SD. By hand: SD = sqrt((29*1.8^2 + 24*2.2^2)/53)
+    # = sqrt(210.12/53) = 1.991112; d = -0.6/1.991112 = -0.301339; J = 1 - 3/211 = 0.985782;
+    # g = -0.297055; var(g) = J^2 * ((30+25)/(30*25) + d^2/(2*55)) = 0.971766 * 0.074159 = 0.072065.
     effect = {"measure": "md", "estimate": -0.6, "n_ldn": 30, "n_comparator": 25,
               "sd_ldn": 1.8, "sd_comparator": 2.2}
-    sd = math.sqrt((29 * 1.8**2 + 24 * 2.2**2) / 53)
-    d = -0.6 / sd
-    j = 1 - 3 / (4 * 53 - 1)
     result = synthesis.to_smd(effect)
-    assert result["smd"] == pytest.approx(j * d)
-    assert result["smd_variance"] == pytest.approx(j**2 * (55 / 750 + d**2 / 110))
+    assert round(result["smd"], 6) == -0.297055
+    assert round(result["smd_variance"], 6) == 0.072065
 
 
 def test_md_from_group_means_when_no_difference_is_reported():
@@ -248,30 +251,188 @@ def test_unconvertible_results_say_why(effect, reason):
     assert reason in synthesis.to_smd(effect)["not_poolable"]
 
 
+def test_reported_smd_takes_its_se_from_the_ci_with_z_not_t():
+    # SMD -0.3 (95% CI -0.7 to 0.1), 20 + 20: SMD intervals are normal-based, so SE = 0.8 /
+    # (2 * 1.959964) = 0.204085; with t(0.975, 38) = 2.024394 it would be 0.197590.
+    effect = {"measure": "smd", "estimate": -0.3, "ci_low": -0.7, "ci_high": 0.1, "n_ldn": 20, "n_comparator": 20}
+    assert round(math.sqrt(synthesis.to_smd(effect)["smd_variance"]), 6) == 0.204085
+
+
+@pytest.mark.parametrize("r, smd, variance", [
+    # MD -0.9, paired p = 0.01, N = 28, no SD. By hand: t(0.995, 27) = 2.770683, SE = 0.324829,
+    # SD_diff = SE*sqrt(28) = 1.718840, SD = SD_diff / sqrt(2(1 - r)), d = -0.9/SD, J = 0.971963,
+    # var(g) = J^2 * (1/28 + d^2/56) * 28*(SE/SD)^2 (= 2(1 - r)).
+    (0.3, -0.602173, 0.056301),  # SD 1.452682, d -0.619543
+    (0.5, -0.508929, 0.038365),  # SD 1.718840, d -0.523608
+    (0.7, -0.394215, 0.021909),  # SD 2.219042, d -0.405582
+])
+def test_crossover_imputed_correlation_can_be_varied(r, smd, variance):
+    effect = {"measure": "md", "estimate": -0.9, "p_value": 0.01, "n_ldn": 28, "n_comparator": 28}
+    result = synthesis.to_smd(effect, crossover=True, correlation=r)
+    assert (round(result["smd"], 6), round(result["smd_variance"], 6)) == (smd, variance)
+    assert synthesis.imputes_correlation(effect) and not synthesis.imputes_correlation({**effect, "sd": 2.0})
+
+
+# --- dichotomous results ------------------------------------------------------------------
+
+
+def test_log_risk_ratio_from_counts_reproduces_metafor():
+    # metafor's README (escalc, measure "RR", dat.bcg): Aronson 1948, 4/123 vaccinated vs 11/139
+    # not: yi -0.8893, vi 0.3256; TPT Madras 505/88391 vs 499/88391: yi 0.0120, vi 0.0040.
+    aronson = synthesis.to_log_rr({"measure": "responders", "events_ldn": 4, "n_ldn": 123, "events_comparator": 11,
+                                   "n_comparator": 139})
+    assert (round(aronson["log_rr"], 4), round(aronson["log_rr_variance"], 4)) == (-0.8893, 0.3256)
+    madras = synthesis.to_log_rr({"measure": "rr", "events_ldn": 505, "n_ldn": 88391, "events_comparator": 499,
+                                  "n_comparator": 88391})
+    assert (round(madras["log_rr"], 4), round(madras["log_rr_variance"], 4)) == (0.0120, 0.0040)
+
+
+def test_zero_cells_get_half_added_and_double_zero_trials_are_left_out():
+    # 0/49 vs 1/50: a zero cell, so 0.5 is added to each cell: 0.5/50 vs 1.5/51, RR = 0.01/0.029412
+    # = 0.34; var(log RR) = 1/0.5 - 1/50 + 1/1.5 - 1/51 = 2.627059.
+    one_zero = synthesis.to_log_rr({"measure": "responders", "events_ldn": 0, "n_ldn": 49, "events_comparator": 1,
+                                    "n_comparator": 50})
+    assert round(math.exp(one_zero["log_rr"]), 6) == 0.34
+    assert round(one_zero["log_rr_variance"], 6) == 2.627059 and "0.5 added to each cell" in one_zero["derivation"]
+    for a, c in ((0, 0), (49, 50)):
+        both = synthesis.to_log_rr({"measure": "responders", "events_ldn": a, "n_ldn": 49, "events_comparator": c,
+                                    "n_comparator": 50})
+        assert both == {"not_poolable": synthesis.DOUBLE_ZERO}
+    # No cell is zero: nothing is added. 3/49 vs 1/50: RR = 3.061224, var = 1/3 - 1/49 + 1 - 1/50 = 1.292925.
+    plain = synthesis.to_log_rr({"measure": "responders", "events_ldn": 3, "n_ldn": 49, "events_comparator": 1,
+                                 "n_comparator": 50})
+    assert (round(math.exp(plain["log_rr"]), 6), round(plain["log_rr_variance"], 6)) == (3.061224, 1.292925)
+
+
+def test_reported_risk_ratio_takes_its_se_from_the_ci_and_percentages_alone_are_not_enough():
+    # RR 1.0 (0.5 to 2.0): SE(log RR) = (ln 2 - ln 0.5) / (2 * 1.959964) = 0.353653.
+    reported = synthesis.to_log_rr({"measure": "rr", "estimate": 1.0, "ci_low": 0.5, "ci_high": 2.0})
+    assert round(math.sqrt(reported["log_rr_variance"]), 6) == 0.353653
+    assert "no event counts" in synthesis.to_log_rr({"measure": "responders", "p_value": 0.05})["not_poolable"]
+
+
+# --- medians and quartiles ----------------------------------------------------------------
+
+
+def test_wan_conversion_reproduces_a_worked_example():
+    # Wan et al. 2014 (BMC Med Res Methodol 14:135, scenario C3): SD = (q3 - q1) / eta(n),
+    # eta(n) = 2 * Phi^-1((0.75n - 0.125)/(n + 0.25)); mean = (q1 + m + q3)/3. Worked example
+    # (q1 0.02, q3 0.04, n 100) published with the formula at
+    # https://imathworks.com/cv/solved-how-to-calculate-mean-and-standard-deviation-from-median-and-quartiles/:
+    # SD 0.0150441.
+    mean, sd = synthesis.wan_mean_sd(0.02, 0.03, 0.04, 100)
+    assert round(sd, 7) == 0.0150441 and round(mean, 6) == 0.03
+    # By hand, n = 30: eta = 2 * Phi^-1(22.375/30.25 = 0.739669) = 1.284653; SD = 4/1.284653 = 3.113681;
+    # a skewed arm's mean moves off the median: (2 + 3 + 7)/3 = 4.
+    assert [round(x, 6) for x in synthesis.wan_mean_sd(3.0, 5.0, 7.0, 30)] == [5.0, 3.113681]
+    assert synthesis.wan_mean_sd(2.0, 3.0, 7.0, 30)[0] == 4.0
+
+
+def test_medians_per_arm_become_an_smd_for_parallel_and_crossover_trials():
+    # Parallel, 30 + 30: means 5.0 and 5.5, both SDs 3.113681 (above); d = -0.5/3.113681 = -0.160582;
+    # J = 1 - 3/231 = 0.987013; g = -0.158497; var(g) = J^2 * (60/900 + d^2/120) = 0.065156.
+    parallel = {"measure": "median_difference", "n_ldn": 30, "n_comparator": 30, "median_ldn": 5.0, "q1_ldn": 3.0,
+                "q3_ldn": 7.0, "median_comparator": 5.5, "q1_comparator": 3.5, "q3_comparator": 7.5}
+    result = synthesis.from_medians(parallel)
+    assert (round(result["smd"], 6), round(result["smd_variance"], 6)) == (-0.158496, 0.065156)
+    assert "Wan et al. 2014" in result["derivation"]
+    # Crossover, N = 20, medians 4 vs 5 with IQRs 2-6 and 3-7: eta(20) = 1.253375, SD = 3.191384 in
+    # both conditions; r = 0.5 gives paired SE = sqrt((2 SD^2 - SD^2)/20) = 0.713615 and 2(1 - r) = 1;
+    # d = -1/3.191384 = -0.313344; J = 1 - 3/75 = 0.96; g = -0.300810; var(g) = J^2 (1/20 + d^2/40) = 0.048342.
+    crossover = {**parallel, "n_ldn": 20, "n_comparator": 20, "median_ldn": 4.0, "q1_ldn": 2.0, "q3_ldn": 6.0,
+                 "median_comparator": 5.0, "q1_comparator": 3.0, "q3_comparator": 7.0}
+    result = synthesis.from_medians(crossover, crossover=True)
+    assert (round(result["smd"], 6), round(result["smd_variance"], 6)) == (-0.30081, 0.048342)
+    assert "not_poolable" in synthesis.from_medians({**parallel, "q1_ldn": None})
+    assert "number analysed" in synthesis.from_medians({**parallel, "n_ldn": None})["not_poolable"]
+
+
 # --- GRADE --------------------------------------------------------------------------------
 
 
 def trial(study, weight, rob="low", n=200):
-    return {"study": study, "weight": weight, "rob_overall": rob, "comparator": "placebo",
+    return {"study": study, "weight": weight, "rob": rob, "comparator": "placebo",
             "population": "adults with fibromyalgia", "n": n}
 
 
-def test_grade_starts_high_and_downgrades_each_domain_with_numbers_in_the_reason():
-    clear = {"k": 3, "estimate": -0.4, "ci_low": -0.6, "ci_high": -0.2, "i2": 10.0, "tau2": 0.01}
-    trials = [trial("A", 40), trial("B", 35), trial("C", 25)]
-    assert synthesis.grade(clear, trials)["certainty"] == "high"
+CLEAR = {"k": 3, "estimate": -0.4, "ci_low": -0.6, "ci_high": -0.25, "i2": 10.0, "tau2": 0.01}
 
-    messy = {"k": 3, "estimate": -0.2, "ci_low": -0.6, "ci_high": 0.2, "i2": 70.0, "tau2": 0.2}
-    small = [trial("A", 60, rob=None, n=30), trial("B", 25, n=40), trial("C", 15, rob="high", n=50)]
-    graded = synthesis.grade(messy, small, unpublished_trials=["NCT00000000"])
-    by_domain = {d["domain"]: d for d in graded["domains"]}
-    assert graded["certainty"] == "very low"
-    assert by_domain["imprecision"]["downgrade"] == 2
-    assert "120 patients" in by_domain["imprecision"]["reason"]
-    assert "I² 70%" in by_domain["inconsistency"]["reason"]
-    assert "60% from trials with some concerns or not assessed" in by_domain["risk_of_bias"]["reason"]
-    assert "NCT00000000" in by_domain["publication_bias"]["reason"]
-    assert by_domain["indirectness"]["downgrade"] == 0
+
+def domains(graded):
+    return {d["domain"]: d for d in graded["domains"]}
+
+
+def test_grade_starts_high_and_takes_one_level_per_serious_concern():
+    trials = [trial("A", 40), trial("B", 35), trial("C", 25)]
+    assert synthesis.grade(CLEAR, trials) == {**synthesis.grade(CLEAR, trials), "certainty": "high", "downgrades": 0}
+    inconsistent = {**CLEAR, "i2": 50.0}
+    assert synthesis.grade(inconsistent, trials)["certainty"] == "moderate"
+    missing = [("NCT00000000", "registered, status completed, no results found")]
+    both = synthesis.grade(inconsistent, trials, missing)
+    assert both["certainty"] == "low" and both["downgrades"] == 2
+    assert "NCT00000000 (registered, status completed" in domains(both)["publication_bias"]["reason"]
+    off = [trial("A", 40), {**trial("B", 60), "comparator": "active"}]
+    assert synthesis.grade({**inconsistent, "k": 2}, off, missing)["certainty"] == "very low"
+
+
+def test_certainty_never_falls_below_very_low_and_the_overall_row_says_at_most_three_levels():
+    messy = {"k": 3, "estimate": -0.2, "ci_low": -0.6, "ci_high": 0.3, "i2": 70.0, "tau2": 0.2}
+    small = [trial("A", 60, rob="high", n=30), trial("B", 25, n=40), trial("C", 15, n=50)]
+    graded = synthesis.grade(messy, small, [("X", "why")])
+    assert graded["downgrades"] == 5 and graded["certainty"] == "very low"  # 1 + 1 + 2 + 1
+    overall = synthesis.overall_certainty(graded)
+    assert overall["downgrade"] == 3 and "add up to 5 levels" in overall["reason"]
+    assert synthesis.overall_certainty(synthesis.grade(CLEAR, [trial("B", 60), trial("C", 40)]))["downgrade"] == 0
+
+
+@pytest.mark.parametrize("trials, downgrade, words", [
+    ([trial("A", 50, rob="high"), trial("B", 50)], 1, "50% of the weight comes from trials judged at high risk"),
+    ([trial("A", 60, rob="some_concerns"), trial("B", 40)], 1, "60% from trials judged with some concerns"),
+    ([trial("A", 30, rob="high"), trial("B", 20, rob="some_concerns"), trial("C", 50)], 1, "30% of the weight"),
+    ([trial("A", 49, rob="high"), trial("B", 51)], 0, "Not serious: 49%"),
+    # a trial not assessed (public pages do not allow a judgement) does not by itself downgrade
+    ([trial("A", 80, rob=None), trial("B", 20)], 0, "which by itself lowers nothing: A"),
+])
+def test_risk_of_bias_rests_on_judgements_weighted_by_the_pool(trials, downgrade, words):
+    found = domains(synthesis.grade(CLEAR, trials))["risk_of_bias"]
+    assert found["downgrade"] == downgrade and words in found["reason"]
+
+
+@pytest.mark.parametrize("result, n, downgrade", [
+    (CLEAR, 400, 0),                                              # CI excludes 0, 400 patients
+    (CLEAR, 399, 1),                                              # fewer than 400 patients
+    ({**CLEAR, "ci_low": -0.5, "ci_high": 0.1}, 400, 1),          # CI includes 0, not +0.2
+    ({**CLEAR, "ci_low": -0.5, "ci_high": 0.2}, 400, 2),          # includes -0.2 and +0.2
+])
+def test_imprecision_of_a_continuous_outcome(result, n, downgrade):
+    trials = [trial("A", 50, n=n // 2), trial("B", 50, n=n - n // 2)]
+    assert domains(synthesis.grade(result, trials))["imprecision"]["downgrade"] == downgrade
+
+
+@pytest.mark.parametrize("low, high, events, downgrade", [
+    (0.80, 0.95, 300, 0), (0.80, 0.95, 299, 1), (0.80, 1.10, 300, 1), (0.70, 1.30, 1000, 2), (0.76, 1.30, 1000, 1),
+])
+def test_imprecision_of_a_dichotomous_outcome_counts_events(low, high, events, downgrade):
+    result = {"k": 2, "estimate": math.log(0.9), "ci_low": math.log(low), "ci_high": math.log(high), "i2": 0, "tau2": 0}
+    found = domains(synthesis.grade(result, [trial("A", 50), trial("B", 50)], measure="rr", events=events))
+    assert found["imprecision"]["downgrade"] == downgrade
+    assert (f"{events} events, fewer than the 300" in found["imprecision"]["reason"]) == (events < 300)
+
+
+def test_inconsistency_needs_two_trials_and_half_the_variability():
+    assert domains(synthesis.grade({**CLEAR, "i2": 49.9}, [trial("A", 100)]))["inconsistency"]["downgrade"] == 0
+    single = domains(synthesis.grade({**CLEAR, "k": 1, "i2": 0}, [trial("A", 100)]))["inconsistency"]
+    assert single == {"domain": "inconsistency", "downgrade": 0, "reason": "Not assessable: a single trial."}
+
+
+@pytest.mark.parametrize("certainty, statement", [
+    ("high", "LDN results in little to no difference in pain."),
+    ("moderate", "LDN probably results in little to no difference in pain."),
+    ("low", "LDN may result in little to no difference in pain."),
+    ("very low", "The evidence is very uncertain about the effect of LDN on pain."),
+])
+def test_informative_statements_follow_grade(certainty, statement):
+    assert synthesis.informative_statement(certainty, "little to no difference in pain", "pain") == statement
 
 
 def test_parallel_md_without_sd_takes_the_sd_from_the_se_of_the_difference():
