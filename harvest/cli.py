@@ -2,7 +2,6 @@
 our exceptions into one line naming the bad input."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -303,13 +302,18 @@ def check_refs(source, db_path, offline, as_json, save):
               type=click.Path(dir_okay=False), help="Datasette's inspect file for the database (written if missing).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8001, show_default=True, type=int)
-def serve(db_path, inspect_file, host, port):
-    """Serve kb.db with Datasette: immutable, read-only, with the settings in settings.json."""
+@click.option("--workers", type=click.IntRange(min=1), default=site.cores, show_default="the number of cores",
+              help="Server processes sharing the port (each renders pages on its own core).")
+@click.option("--site-dir", default=str(site.ROOT), show_default="the project folder",
+              type=click.Path(exists=True, file_okay=False),
+              help="Folder holding metadata.yml, settings.json, plugins/, templates/ and static/.")
+def serve(db_path, inspect_file, host, port, workers, site_dir):
+    """Serve kb.db with Datasette: immutable, read-only, with the settings in settings.json,
+    in --workers processes on one port (uvicorn's workers)."""
     if not Path(inspect_file).exists():
         Path(inspect_file).parent.mkdir(parents=True, exist_ok=True)
         site.write_inspect_file(db_path, inspect_file)
-    command = site.serve_command(db_path, inspect_file, host=host, port=port)
-    os.execv(command[0], command)
+    site.serve(db_path, inspect_file, host=host, port=port, workers=workers, root=site_dir)
 
 
 @cli.command()
