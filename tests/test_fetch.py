@@ -598,6 +598,47 @@ def test_an_unreachable_host_fails_within_the_connect_timeout(unanswered_port, m
     )
 
 
+def test_max_retry_time_bounds_the_whole_time_on_an_unreachable_host(unanswered_port, make_client):
+    # The connect timeout stays 10 s; the budget of 0.5 s bounds the connection attempt itself.
+    url = f"http://127.0.0.1:{unanswered_port}/entrez/eutils/"
+    client = make_client(None, base_url=url, per_second=200, max_retries=6, max_retry_seconds=0.5)
+    started = time.monotonic()
+    with pytest.raises(EutilsError) as caught:
+        client.esearch("naltrexone")
+    elapsed = time.monotonic() - started
+    assert 0.5 <= elapsed < 3 and client.requests_made == 1  # 10 s or more before the fix
+    assert one_line(caught.value).endswith(": no connection within 0.5 s")
+
+
+def test_kb_harvest_max_retry_time_bounds_an_unreachable_host(unanswered_port, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from harvest.cli import cli
+
+    monkeypatch.setenv("KB_EUTILS_URL", f"http://127.0.0.1:{unanswered_port}/entrez/eutils/")
+    dois = tmp_path / "dois.txt"
+    dois.write_text("10.1002/art.37734\n")
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["harvest", "--db", str(tmp_path / "kb.db"), "--dois", str(dois),
+                                      "--max-retry-time", "0.5", "--quiet"])
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 1 and elapsed < 3, (elapsed, result.output)
+    assert "no connection within 0.5 s" in result.stderr and not (tmp_path / "kb.db").exists()
+
+
+def test_a_refused_connection_is_retried_within_max_retry_time(make_client):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    notices = []
+    client = make_client(None, base_url=f"http://127.0.0.1:{port}/entrez/eutils/", per_second=200, backoff=0.1,
+                         max_retries=6, max_retry_seconds=0.5, on_retry=notices.append)
+    with pytest.raises(EutilsError):
+        client.efetch(["1"])
+    # Waits of about 0.1, 0.2 (up to 25% more each) fit in 0.5 s with the refusals; a third (0.4 s) would not.
+    assert [n.attempt for n in notices] == [1, 2] and client.requests_made == 3
+
+
 def test_retry_after_as_an_http_date_is_honoured(fast_server, make_client):
     notices = []
     client = make_client(fast_server, per_second=200, on_retry=notices.append)
