@@ -100,8 +100,10 @@ def harvest(db_path, dois_file, sources_file, max_retry_time, quiet):
     except _NothingToAdd:
         created = False
     except HANDLED as error:
+        _say_malformed(dois_file, inputs)
         raise click.ClickException(f"{error}  ({_kept(db_path, existed)})")
     except KeyboardInterrupt:
+        _say_malformed(dois_file, inputs)
         raise click.ClickException(f"interrupted; {_kept(db_path, existed)}") from None
     for line in summary.lines():
         click.echo(line)
@@ -133,6 +135,13 @@ def _read_sources(path):
     if not isinstance(sources, dict):
         raise InputError(f"{path} must map dois, queries and keep to their values")
     return sources
+
+
+def _say_malformed(dois_file, inputs):
+    """A failed harvest prints no summary, so the malformed DOI lines it read are said here."""
+    for item in inputs or ():
+        if item.doi is None:
+            click.echo(f"{dois_file} line {item.line}: malformed DOI, not harvested: {item.error}", err=True)
 
 
 def _kept(db_path, existed):
@@ -284,7 +293,12 @@ def check_refs(source, db_path, offline, as_json, save):
     try:
         db = store.open_readonly(db_path) if Path(db_path).exists() else None
         client = None if offline else fetch.EutilsClient(max_retries=1)
-        results = refs.check_references(source.read(), db=db, client=client, offline=offline)
+        text = source.read()
+        results = refs.check_references(text, db=db, client=client, offline=offline)
+        if not results:
+            why = "is empty" if not text.strip() else "holds no reference"
+            click.echo(f"Error: {_input_name(source)} {why}: nothing to check", err=True)
+            sys.exit(2)
         if save:
             with pipeline.atomic_database(db_path) as target:
                 refs.save_checks(target, results)
@@ -293,6 +307,10 @@ def check_refs(source, db_path, offline, as_json, save):
         sys.exit(2)
     click.echo(json.dumps(results, indent=2, ensure_ascii=False) if as_json else refs.format_report(results))
     sys.exit(refs.exit_code(results))
+
+
+def _input_name(stream):
+    return "stdin" if stream.name == "<stdin>" else stream.name
 
 
 @cli.command()
