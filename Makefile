@@ -1,5 +1,7 @@
 # Everything goes through .venv, created on first use from pyproject.toml.
 PORT ?= 8001
+# Server processes for `make serve` (WORKERS=1 for one); empty: one per core.
+WORKERS ?=
 DB ?= kb.db
 SOURCES ?= harvest/sources.yml
 CURATED ?= harvest/curated
@@ -19,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 serve: install build/inspect-data.json
-	$(KB) serve --db $(DB) --inspect-file build/inspect-data.json --port $(PORT)
+	$(KB) serve --db $(DB) --inspect-file build/inspect-data.json --port $(PORT) $(if $(WORKERS),--workers $(WORKERS))
 
 build/inspect-data.json: $(DB) | install
 	mkdir -p build

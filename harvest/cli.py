@@ -2,7 +2,6 @@
 our exceptions into one line naming the bad input."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -100,8 +99,10 @@ def harvest(db_path, dois_file, sources_file, max_retry_time, quiet):
         try:
             summary = run.run(pubmed, "dois" if dois_file else "sources")
         except HANDLED as error:
+            _say_malformed(dois_file, inputs)
             raise click.ClickException(f"{error}  ({_kept(db_path, existed, run.landed)})")
         except KeyboardInterrupt:
+            _say_malformed(dois_file, inputs)
             raise click.ClickException(f"interrupted; {_kept(db_path, existed, run.landed)}") from None
     for line in summary.lines():
         click.echo(line)
@@ -133,6 +134,13 @@ def _read_sources(path):
     if not isinstance(sources, dict):
         raise InputError(f"{path} must map dois, queries and keep to their values")
     return sources
+
+
+def _say_malformed(dois_file, inputs):
+    """A failed harvest prints no summary, so the malformed DOI lines it read are said here."""
+    for item in inputs or ():
+        if item.doi is None:
+            click.echo(f"{dois_file} line {item.line}: malformed DOI, not harvested: {item.error}", err=True)
 
 
 def _kept(db_path, existed, landed):
@@ -292,7 +300,12 @@ def check_refs(source, db_path, offline, as_json, save):
     try:
         db = store.open_readonly(db_path) if Path(db_path).exists() else None
         client = None if offline else fetch.EutilsClient(max_retries=1)
-        results = refs.check_references(source.read(), db=db, client=client, offline=offline)
+        text = source.read()
+        results = refs.check_references(text, db=db, client=client, offline=offline)
+        if not results:
+            why = "is empty" if not text.strip() else "holds no reference"
+            click.echo(f"Error: {_input_name(source)} {why}: nothing to check", err=True)
+            sys.exit(2)
         if save:
             with pipeline.atomic_database(db_path) as target:
                 refs.save_checks(target, results)
@@ -303,6 +316,10 @@ def check_refs(source, db_path, offline, as_json, save):
     sys.exit(refs.exit_code(results))
 
 
+def _input_name(stream):
+    return "stdin" if stream.name == "<stdin>" else stream.name
+
+
 @cli.command()
 @click.option("--db", "db_path", default="kb.db", show_default=True, type=click.Path(exists=True, dir_okay=False),
               help="The SQLite database to serve (read-only).")
@@ -310,13 +327,18 @@ def check_refs(source, db_path, offline, as_json, save):
               type=click.Path(dir_okay=False), help="Datasette's inspect file for the database (written if missing).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8001, show_default=True, type=int)
-def serve(db_path, inspect_file, host, port):
-    """Serve kb.db with Datasette: immutable, read-only, with the settings in settings.json."""
+@click.option("--workers", type=click.IntRange(min=1), default=site.cores, show_default="the number of cores",
+              help="Server processes sharing the port (each renders pages on its own core).")
+@click.option("--site-dir", default=str(site.ROOT), show_default="the project folder",
+              type=click.Path(exists=True, file_okay=False),
+              help="Folder holding metadata.yml, settings.json, plugins/, templates/ and static/.")
+def serve(db_path, inspect_file, host, port, workers, site_dir):
+    """Serve kb.db with Datasette: immutable, read-only, with the settings in settings.json,
+    in --workers processes on one port (uvicorn's workers)."""
     if not Path(inspect_file).exists():
         Path(inspect_file).parent.mkdir(parents=True, exist_ok=True)
         site.write_inspect_file(db_path, inspect_file)
-    command = site.serve_command(db_path, inspect_file, host=host, port=port)
-    os.execv(command[0], command)
+    site.serve(db_path, inspect_file, host=host, port=port, workers=workers, root=site_dir)
 
 
 @cli.command()

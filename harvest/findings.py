@@ -313,7 +313,7 @@ def read_json_line(line: str) -> dict:
     try:
         item = json.loads(line)
     except json.JSONDecodeError as error:
-        raise ValueError(f"not JSON ({error.msg})") from None
+        raise ValueError(f"not JSON ({error.msg.removesuffix(' at')} at column {error.colno})") from None
     if not isinstance(item, dict) or not isinstance(item.get("text"), str):
         raise ValueError('needs a JSON object with a "text" string')
     fields = {k: item.get(k) for k in ("intervention", "comparator", "outcome")}

@@ -33,7 +33,8 @@ from urllib.parse import quote, urlencode
 import requests
 import urllib3
 
-CONNECT_TIMEOUT = 10.0  # an unreachable host fails within about this long
+CONNECT_TIMEOUT = 10.0  # an unreachable host fails within about this long (or max_retry_seconds, if shorter)
+MIN_CONNECT_TIMEOUT = 0.1  # no connection attempt waits less, whatever is left of the budget
 TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
 SECRET_PARAMS = ("api_key", "email", "mailto", "key", "token")
 MAX_RETRY_AFTER = 60.0  # longer asks are capped (and still bounded by the retry budget)
@@ -118,7 +119,9 @@ class PoliteClient:
     per_second: pacing; stay under the service's published limit.
     timeout: read timeout in seconds (the connect timeout is CONNECT_TIMEOUT).
     max_retries: retries per request; max_retry_seconds: total time one request may
-    spend waiting between retries (a wait that would pass it is not made).
+    spend waiting between retries (a wait that would pass it is not made), and also the
+    whole time it may spend on a host that does not answer, connection attempts included
+    (each waits only for what is left of the smaller of it and CONNECT_TIMEOUT).
     backoff: first backoff delay; it doubles each retry, plus up to 25% jitter.
     rate_window: how long to wait after `X-RateLimit-Remaining: 0` when the service
     gives no `Retry-After` (the length of its rate-limit window).
@@ -184,21 +187,29 @@ class PoliteClient:
         if len(shown) > 200:
             shown = shown[:200] + "..."
         label = label or path.rstrip("/").rsplit("/", 1)[-1].split(".", 1)[0] or self.service
-        started = time.monotonic()
+        unreachable_budget = min(CONNECT_TIMEOUT, self.max_retry_seconds)
+        unreachable_since = None  # when the attempts that found no host began
         waited = 0.0
         attempt = 0
         while True:
             self.limiter.wait()
             self.requests_made += 1
+            began = time.monotonic()
+            spent = began - unreachable_since if unreachable_since is not None else 0.0
+            connect_timeout = max(MIN_CONNECT_TIMEOUT, unreachable_budget - spent)
             try:
                 if use_post:
-                    response = self.session.post(url, data=params, timeout=(CONNECT_TIMEOUT, self.timeout))
+                    response = self.session.post(url, data=params, timeout=(connect_timeout, self.timeout))
                 else:
-                    response = self.session.get(url, params=params, timeout=(CONNECT_TIMEOUT, self.timeout))
+                    response = self.session.get(url, params=params, timeout=(connect_timeout, self.timeout))
                 response.content  # reads the whole body: a reset or stall mid-body raises here
                 verdict = self.judge(response)
             except requests.RequestException as error:
-                response, verdict = None, _failure_verdict(error)
+                response, verdict = None, _failure_verdict(error, connect_timeout)
+            if verdict is not None and verdict.reason in _UNREACHABLE:
+                unreachable_since = began if unreachable_since is None else unreachable_since
+            else:
+                unreachable_since = None
             # The service saw the request no later than now: the safe end for its rate window.
             self._answered.append(time.monotonic())
             if response is not None:
@@ -209,10 +220,12 @@ class PoliteClient:
                 raise HttpError(self._final_line(verdict, shown), self.service)
             attempt += 1
             delay = self._delay(attempt, verdict)
-            # An unreachable host is given up on within about the connect timeout (or the budget, if shorter).
-            budget = (min(CONNECT_TIMEOUT, self.max_retry_seconds) if verdict.reason in _UNREACHABLE
-                      else self.max_retry_seconds)
-            spent = (time.monotonic() - started) if verdict.reason in _UNREACHABLE else waited
+            # An unreachable host is given up on within the smaller of the connect timeout and the
+            # budget, counted from the first attempt that found no host, connection attempts included.
+            if unreachable_since is not None:
+                budget, spent = unreachable_budget, time.monotonic() - unreachable_since
+            else:
+                budget, spent = self.max_retry_seconds, waited
             if attempt > self.max_retries or spent + delay > budget:
                 raise HttpError(self._give_up_line(verdict, shown, attempt, waited, budget), self.service,
                                 unreachable=True)
@@ -297,7 +310,7 @@ class PoliteClient:
 _UNREACHABLE = {"connection refused", "connect timeout", "unknown host"}
 
 
-def _failure_verdict(error):
+def _failure_verdict(error, connect_timeout):
     """A Verdict for an exception from requests, in our words rather than the library's."""
     reason = _root_cause(error)
     # urllib3's NewConnectionError subclasses ConnectTimeoutError, so refusals are checked first.
@@ -306,7 +319,7 @@ def _failure_verdict(error):
     if isinstance(reason, urllib3.exceptions.NewConnectionError):
         return Verdict(True, "connection refused", "connection refused")
     if isinstance(error, requests.ConnectTimeout) or isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
-        return Verdict(True, "connect timeout", f"no connection within {CONNECT_TIMEOUT:g} s")
+        return Verdict(True, "connect timeout", f"no connection within {connect_timeout:g} s")
     if isinstance(error, requests.Timeout):
         return Verdict(True, "timeout", "no answer within the read timeout")
     if isinstance(error, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):

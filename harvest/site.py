@@ -1,11 +1,20 @@
-"""The published site: Datasette's settings, the serve command, and the deployable directory.
+"""The published site: Datasette's settings, how the site is served, and the deployable directory.
 
 `settings.json` at the project root is the one place the Datasette settings live: `kb serve`
 (hence `make serve`), `kb publish`, the benchmark and the tests all read it from here.
+
+`kb serve` runs the site under uvicorn with one process per core (`--workers`): a Datasette
+process renders one uncached page at a time on one core, however many clients wait. uvicorn
+binds the port once and starts the workers; each builds the same Datasette through the app
+factory `app`, from the options `serve` left in the environment. kb.db is immutable, so the
+processes share nothing but the file; the response cache (plugins/response_cache.py) is per
+process.
 """
 
 import contextlib
 import json
+import os
+import secrets
 import shlex
 import shutil
 import socket
@@ -17,38 +26,74 @@ import tomllib
 import urllib.request
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
-SETTINGS_FILE = ROOT / "settings.json"
 SITE_FILES = ["metadata.yml", "settings.json"]
 SITE_FOLDERS = ["plugins", "templates", "static"]
 DATASETTE = str(Path(sys.executable).with_name("datasette"))
+KB = str(Path(sys.executable).with_name("kb"))
 PUBLISH_PORT = 8001
 PYTHON_IMAGE = "python:3.11-slim"
+# How `serve` hands its options to uvicorn's worker processes (they inherit the environment).
+CONFIG_VARIABLE = "KB_SITE_CONFIG"
 
 
-def settings():
+def settings(root=ROOT):
     """Datasette settings, name -> value."""
-    return json.loads(SETTINGS_FILE.read_text(encoding="utf-8"))
+    return json.loads((Path(root) / "settings.json").read_text(encoding="utf-8"))
 
 
-def setting_flags():
-    flags = []
-    for name, value in settings().items():
-        flags += ["--setting", name, {True: "on", False: "off"}.get(value, str(value))]
-    return flags
+def cores():
+    """The cores this process may run on (a container's limit, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
-def serve_command(db_path, inspect_file, host="127.0.0.1", port=PUBLISH_PORT, datasette=DATASETTE, root=ROOT,
-                  with_settings=True, plugins_dir=None):
-    """`datasette serve` for kb.db (immutable, with its inspect file) and the site's files under
-    `root`; without `with_settings`, on Datasette's default settings, and with another
-    `plugins_dir` (for comparisons)."""
+def datasette(db_path, inspect_file=None, root=ROOT, secret=None):
+    """The Datasette `kb serve` runs: kb.db immutable (row counts from its inspect file),
+    metadata.yml, plugins/, templates/, static/ and settings.json under `root`."""
+    from datasette.app import Datasette
+
     root = Path(root)
+    return Datasette(
+        immutables=[str(db_path)],
+        inspect_data=json.loads(Path(inspect_file).read_text(encoding="utf-8")) if inspect_file else None,
+        metadata=yaml.safe_load((root / "metadata.yml").read_text(encoding="utf-8")),
+        plugins_dir=str(root / "plugins"),
+        template_dir=str(root / "templates"),
+        static_mounts=[("static", str(root / "static"))],
+        settings=settings(root),
+        secret=secret,
+    )
+
+
+def app():
+    """uvicorn's app factory: each worker process builds its Datasette from `serve`'s options."""
+    return datasette(**json.loads(os.environ[CONFIG_VARIABLE])).app()
+
+
+def serve(db_path, inspect_file, host="127.0.0.1", port=PUBLISH_PORT, workers=None, root=ROOT):
+    """Serve the site on host:port with `workers` processes (default: one per core) until stopped."""
+    import uvicorn
+
+    os.environ[CONFIG_VARIABLE] = json.dumps({
+        "db_path": str(Path(db_path).resolve()), "inspect_file": str(Path(inspect_file).resolve()),
+        "root": str(Path(root).resolve()),
+        # One signing secret for all workers, so a cookie one of them signs is valid in the others.
+        "secret": os.environ.get("DATASETTE_SECRET") or secrets.token_hex(32),
+    })
+    uvicorn.run(f"{__name__}:app", factory=True, host=host, port=port, workers=workers or cores(),
+                log_level="info", lifespan="on")
+
+
+def serve_command(db_path, inspect_file, host="127.0.0.1", port=PUBLISH_PORT, workers=None, kb=KB, root=ROOT):
+    """`kb serve` for kb.db (with its inspect file) and the site's files under `root`, as an argv;
+    without `workers`, one process per core."""
     return [
-        datasette, "serve", "-i", str(db_path), "--inspect-file", str(inspect_file),
-        "-m", str(root / "metadata.yml"), "--plugins-dir", str(plugins_dir or root / "plugins"),
-        "--template-dir", str(root / "templates"), "--static", f"static:{root / 'static'}",
-        *(setting_flags() if with_settings else []), "-h", host, "-p", str(port),
+        kb, "serve", "--db", str(db_path), "--inspect-file", str(inspect_file), "--site-dir", str(root),
+        "--host", host, "--port", str(port), *(["--workers", str(workers)] if workers else []),
     ]
 
 
@@ -59,27 +104,46 @@ def free_port():
 
 
 @contextlib.contextmanager
-def running(command, port, start_timeout=30):
-    """Run a `serve_command` (listening on `port`) for the length of a with-block; yields its
-    base URL once it answers. Its log goes to a file: a pipe nobody reads would fill and stall it."""
+def running(command, port, workers=1, cwd=ROOT, start_timeout=60):
+    """Run a `serve_command` (listening on `port`, with `workers` processes, in folder `cwd`) for
+    the length of a with-block; yields its base URL once every worker has started and the site
+    answers. Its log goes to a file: a pipe nobody reads would fill and stall it."""
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
-        server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
+        server = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=log)
         try:
             deadline = time.monotonic() + start_timeout
-            while True:
-                try:
-                    urllib.request.urlopen(f"{base}/-/versions.json", timeout=1).read()
-                    break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        log.seek(0)
-                        raise RuntimeError(f"datasette did not start: {log.read().decode()[-2000:]}")
-                    time.sleep(0.2)
+            while not (_started_workers(log) >= workers and _answers(base)):
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the site did not start: {_tail(log)}")
+                time.sleep(0.2)
             yield base
         finally:
             server.terminate()
-            server.wait(timeout=10)
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def _started_workers(log):
+    # uvicorn logs this line once per worker process, when its Datasette is ready.
+    log.seek(0)
+    return log.read().count(b"Application startup complete")
+
+
+def _answers(base):
+    try:
+        urllib.request.urlopen(f"{base}/-/versions.json", timeout=1).read()
+        return True
+    except OSError:
+        return False
+
+
+def _tail(log):
+    log.seek(0)
+    return log.read().decode("utf-8", "replace")[-2000:]
 
 
 def write_inspect_file(db_path, inspect_file):
@@ -98,12 +162,12 @@ def pinned_requirements():
 
 
 def dockerfile():
-    # The plugins import the harvest package (sanitiser, page ranges), so it is installed
-    # too, without re-resolving its already pinned dependencies. $PORT is the host's choice.
-    command = serve_command("kb.db", "inspect-data.json", host="0.0.0.0", port="PORT",
-                            datasette="datasette", root=".")
-    shell = shlex.join(command).replace(" -p PORT", ' -p "${PORT:-%d}"' % PUBLISH_PORT)
-    return f"""# The LDN evidence base, served read-only by Datasette. Written by `kb publish`.
+    # The plugins import the harvest package (sanitiser, page ranges), and `kb serve` runs the
+    # site, so the package is installed too, without re-resolving its already pinned
+    # dependencies. $PORT is the host's choice; workers default to the container's cores.
+    command = serve_command("kb.db", "inspect-data.json", host="0.0.0.0", port="PORT", kb="kb", root=".")
+    shell = shlex.join(command).replace(" --port PORT", ' --port "${PORT:-%d}"' % PUBLISH_PORT)
+    return f"""# The LDN evidence base, served read-only by Datasette under uvicorn, one worker per core. Written by `kb publish`.
 FROM {PYTHON_IMAGE}
 WORKDIR /app
 COPY requirements.txt .

@@ -276,17 +276,8 @@ def plugin(name):
 
 
 def make_datasette(path):
-    """The Datasette the Makefile's serve command starts, as an in-process object."""
-    from datasette.app import Datasette
-
-    return Datasette(
-        immutables=[str(path)],
-        metadata=metadata(),
-        plugins_dir=str(ROOT / "plugins"),
-        template_dir=str(ROOT / "templates"),
-        static_mounts=[("static", str(ROOT / "static"))],
-        settings=SETTINGS,
-    )
+    """The Datasette `kb serve` runs in each worker, as an in-process object."""
+    return site.datasette(path)
 
 
 def serve_command(path, inspect_file, port):

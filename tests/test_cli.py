@@ -97,3 +97,37 @@ def test_check_refs_says_once_at_the_top_that_kb_db_is_missing(tmp_path, monkeyp
 def test_check_refs_db_help_says_it_reads_unless_save():
     text = " ".join(CliRunner().invoke(cli, ["check-refs", "--help"]).output.split())
     assert "--db FILE The SQLite database to read (written only with --save)." in text
+
+
+def test_check_refs_on_an_empty_file_says_why_in_one_line_naming_it(tmp_path):
+    db_path = built_kb(tmp_path)
+    empty = tmp_path / "references.txt"
+    empty.write_text("")
+    result = CliRunner().invoke(cli, ["check-refs", "--offline", "--db", str(db_path), str(empty)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == f"Error: {empty} is empty: nothing to check\n"
+    heading_only = CliRunner().invoke(cli, ["check-refs", "--offline", "--db", str(db_path)], input="References\n\n")
+    assert heading_only.exit_code == 2
+    assert heading_only.stderr == "Error: stdin holds no reference: nothing to check\n"
+
+
+def test_a_harvest_whose_network_fails_still_names_its_malformed_doi_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("KB_EUTILS_URL", "http://127.0.0.1:9/entrez/eutils/")  # refused
+    dois = tmp_path / "dois.txt"
+    dois.write_text("# our list\n10.1002/art.37734\nnot-a-doi/42\n")
+    result = CliRunner().invoke(cli, ["harvest", "--db", str(tmp_path / "kb.db"), "--dois", str(dois),
+                                      "--max-retry-time", "0", "--quiet"])
+    assert result.exit_code == 1
+    *said, error = result.stderr.splitlines()
+    assert said == [f"{dois} line 3: malformed DOI, not harvested: not a DOI: 'not-a-doi/42'"]
+    assert error.startswith("Error: cannot reach http://127.0.0.1:9/") and error.endswith(f"no {tmp_path / 'kb.db'} created)")
+
+
+def test_read_finding_says_where_a_line_stops_being_json():
+    # `{"text": "Pain fell` is 19 characters: the line's newline, inside the string, is column 20.
+    cut = CliRunner().invoke(cli, ["read-finding"], input='{"text": "Pain fell\n')
+    assert cut.exit_code == 2
+    assert cut.stderr == "Error: stdin line 1: not JSON (Invalid control character at column 20)\n"
+    unterminated = CliRunner().invoke(cli, ["read-finding"], input='{"text": "ok"}\n\n{"text": "Pain')
+    assert unterminated.stderr == "Error: stdin line 3: not JSON (Unterminated string starting at column 10)\n"
+    assert json.loads(unterminated.stdout)["evidence"] == "ok"

@@ -582,20 +582,55 @@ def unanswered_port():
         sock.close()
 
 
-def test_an_unreachable_host_fails_within_the_connect_timeout(unanswered_port, make_client, monkeypatch):
-    monkeypatch.setattr(http, "CONNECT_TIMEOUT", 0.5)  # 10 s in use; scaled down to keep the test quick
+@pytest.mark.parametrize("connect_timeout, max_retry_seconds", [
+    (0.5, 120.0),  # the connect timeout (10 s in use; scaled down to keep the test quick)
+    (http.CONNECT_TIMEOUT, 0.5),  # a retry budget smaller than the connect timeout bounds the attempt itself
+])
+def test_an_unreachable_host_fails_within_the_connect_timeout_or_the_retry_budget(
+        unanswered_port, make_client, monkeypatch, connect_timeout, max_retry_seconds):
+    monkeypatch.setattr(http, "CONNECT_TIMEOUT", connect_timeout)
     url = f"http://127.0.0.1:{unanswered_port}/entrez/eutils/"
-    client = make_client(None, base_url=url, per_second=200, max_retries=6, backoff=0.05)
+    client = make_client(None, base_url=url, per_second=200, max_retries=6, backoff=0.05,
+                         max_retry_seconds=max_retry_seconds)
     started = time.monotonic()
     with pytest.raises(EutilsError) as caught:
         client.esearch("naltrexone")
     elapsed = time.monotonic() - started
-    # Retries of a host that does not answer stop once the connect timeout has passed, not after six.
+    # Retries of a host that does not answer stop once the smaller bound, 0.5 s, has passed, not after six.
     assert 0.5 <= elapsed < 1.5 and client.requests_made == 1
     assert one_line(caught.value) == (
         f"cannot reach {url}esearch.fcgi?db=pubmed&term=naltrexone&retmax=10000&retmode=xml&tool=ldn-kb: "
         "no connection within 0.5 s"
     )
+
+
+def test_kb_harvest_max_retry_time_bounds_an_unreachable_host(unanswered_port, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from harvest.cli import cli
+
+    monkeypatch.setenv("KB_EUTILS_URL", f"http://127.0.0.1:{unanswered_port}/entrez/eutils/")
+    dois = tmp_path / "dois.txt"
+    dois.write_text("10.1002/art.37734\n")
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["harvest", "--db", str(tmp_path / "kb.db"), "--dois", str(dois),
+                                      "--max-retry-time", "0.5", "--quiet"])
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 1 and elapsed < 3, (elapsed, result.output)
+    assert "no connection within 0.5 s" in result.stderr and not (tmp_path / "kb.db").exists()
+
+
+def test_a_refused_connection_is_retried_within_max_retry_time(make_client):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    notices = []
+    client = make_client(None, base_url=f"http://127.0.0.1:{port}/entrez/eutils/", per_second=200, backoff=0.1,
+                         max_retries=6, max_retry_seconds=0.5, on_retry=notices.append)
+    with pytest.raises(EutilsError):
+        client.efetch(["1"])
+    # Waits of about 0.1, 0.2 (up to 25% more each) fit in 0.5 s with the refusals; a third (0.4 s) would not.
+    assert [n.attempt for n in notices] == [1, 2] and client.requests_made == 3
 
 
 def test_retry_after_as_an_http_date_is_honoured(fast_server, make_client):

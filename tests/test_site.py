@@ -36,10 +36,11 @@ def test_publish_writes_a_deployable_site(published):
     dockerfile = (out / "Dockerfile").read_text()
     assert "pip install --no-cache-dir -r requirements.txt" in dockerfile
     [command] = [line for line in dockerfile.splitlines() if line.startswith("CMD ")]
-    for part in ("datasette serve -i kb.db --inspect-file inspect-data.json", "-m metadata.yml",
-                 "--plugins-dir plugins", "--template-dir templates", "--static static:static",
-                 "--setting allow_download on", "--setting sql_time_limit_ms", "-h 0.0.0.0", '${PORT:-8001}'):
+    for part in ("kb serve --db kb.db --inspect-file inspect-data.json", "--site-dir .", "--host 0.0.0.0",
+                 '--port "${PORT:-8001}"'):
         assert part in command, part
+    assert "--workers" not in command  # kb serve's default: one worker per core of the container
+    assert "uvicorn==" in " ".join(requirements)  # the server kb serve runs, pinned too
     assert sqlite3.connect(out / "kb.db").execute("select count(*) from papers").fetchone() == (8,)
 
 
@@ -77,73 +78,166 @@ def load_plugin(name):
     return module
 
 
-def test_response_cache_answers_repeated_gets_from_memory_only():
-    import asyncio
+class CachedApp:
+    """plugins/response_cache.py around a stand-in app whose every answer says which call made it.
 
-    calls = []
+    `/bytes/N` answers N bytes (in two chunks); `/missing` a 404; `/cookie` sets a cookie;
+    any other path 'part one, call K'. `rendered` lists the paths the app itself answered."""
 
-    async def app(scope, receive, send):
-        calls.append((scope["method"], scope["path"], scope["query_string"]))
+    def __init__(self, **limits):
+        module = load_plugin("response_cache")
+        for name, value in limits.items():
+            setattr(module, name, value)
+        self.rendered = []
+        self.cached = module.asgi_wrapper(datasette=None)(self.app)
+
+    async def app(self, scope, receive, send):
+        self.rendered.append(scope["path"])
         status = 404 if scope["path"] == "/missing" else 200
         headers = [(b"set-cookie", b"x=1")] if scope["path"] == "/cookie" else []
         await send({"type": "http.response.start", "status": status, "headers": headers})
+        if scope["path"].startswith("/bytes/"):
+            size = int(scope["path"].rsplit("/", 1)[1])
+            await send({"type": "http.response.body", "body": b"x" * (size // 2), "more_body": True})
+            await send({"type": "http.response.body", "body": b"y" * (size - size // 2)})
+            return
         await send({"type": "http.response.body", "body": b"part one, ", "more_body": True})
-        await send({"type": "http.response.body", "body": f"call {len(calls)}".encode()})
+        await send({"type": "http.response.body", "body": f"call {len(self.rendered)}".encode()})
 
-    cached = load_plugin("response_cache").asgi_wrapper(datasette=None)(app)
+    def get(self, path, query=b"", method="GET"):
+        import asyncio
 
-    def get(path, query=b"", method="GET"):
         sent = []
 
         async def send(message):
             sent.append(message)
 
         scope = {"type": "http", "method": method, "path": path, "query_string": query}
-        asyncio.run(cached(scope, None, send))
+        asyncio.run(self.cached(scope, None, send))
         return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
 
-    assert get("/kb/papers") == b"part one, call 1"
-    assert get("/kb/papers") == b"part one, call 1"  # the same bytes, the app not called again
-    assert get("/kb/papers", b"_size=max") == b"part one, call 2"
+    def rendered_by(self, paths):
+        """Which of `paths`, requested in order, the app had to render (not answered from memory)."""
+        before = len(self.rendered)
+        for path in paths:
+            self.get(path)
+        return self.rendered[before:]
+
+
+def test_response_cache_answers_repeated_gets_from_memory_only():
+    site = CachedApp()
+    assert site.get("/kb/papers") == b"part one, call 1"
+    assert site.get("/kb/papers") == b"part one, call 1"  # the same bytes, the app not called again
+    assert site.get("/kb/papers", b"_size=max") == b"part one, call 2"
     for path, method in (("/missing", "GET"), ("/cookie", "GET"), ("/kb/papers", "POST")):
-        first, second = get(path, method=method), get(path, method=method)
+        first, second = site.get(path, method=method), site.get(path, method=method)
         assert first != second, (path, method)  # never answered from memory
-    assert len(calls) == 8
+    assert len(site.rendered) == 8
+
+
+def test_response_cache_drops_the_least_recently_used_page_first():
+    site = CachedApp(MAX_ENTRIES=3)
+    assert site.rendered_by(["/a", "/b", "/c"]) == ["/a", "/b", "/c"]
+    # /a is used again, so /b is now the least recently used: a fourth page drops it, not /a.
+    assert site.rendered_by(["/a", "/d"]) == ["/d"]
+    assert site.rendered_by(["/a", "/c", "/d"]) == []
+    assert site.rendered_by(["/b"]) == ["/b"]  # rendered again; that drops /a (used before /c, /d)
+    assert site.rendered_by(["/c", "/d", "/b"]) == []
+    assert site.rendered_by(["/a"]) == ["/a"]
+
+
+def test_response_cache_keeps_at_most_max_entries_pages():
+    site = CachedApp(MAX_ENTRIES=3)
+    pages = [f"/page/{i}" for i in range(5)]
+    site.rendered_by(pages)
+    # Only the last three fit: asking for the first two renders them again (each dropping the
+    # oldest page left), so asking for all five in order renders every one again.
+    assert site.rendered_by(pages[2:]) == []
+    assert site.rendered_by(pages) == pages
+
+
+def test_response_cache_bounds_each_page_and_the_total_in_bytes():
+    site = CachedApp(MAX_BODY=20, MAX_BYTES=50)
+    assert site.get("/bytes/20") == b"x" * 10 + b"y" * 10  # whole body, from its two chunks
+    assert site.rendered_by(["/bytes/20", "/bytes/21", "/bytes/21"]) == ["/bytes/21", "/bytes/21"]  # 21 > MAX_BODY
+    # 20 + 19 + 11 = 50 bytes fit; one byte more drops the least recently used page (/bytes/20).
+    assert site.rendered_by(["/bytes/19", "/bytes/11", "/bytes/20", "/bytes/19", "/bytes/11"]) == [
+        "/bytes/19", "/bytes/11"]
+    assert site.rendered_by(["/bytes/1"]) == ["/bytes/1"]
+    assert site.rendered_by(["/bytes/19", "/bytes/11", "/bytes/1"]) == []
+    assert site.rendered_by(["/bytes/20"]) == ["/bytes/20"]
 
 
 def test_the_published_directory_serves_as_its_dockerfile_says(published):
-    """Run the Dockerfile's CMD (with this environment's datasette) inside the published directory."""
+    """Run the Dockerfile's CMD (with this environment's kb) inside the published directory."""
     import shlex
-    import socket
-    import subprocess
-    import time
     import urllib.request
 
     from harvest import site
 
     out = published / "out"
     [command] = [line[4:] for line in (out / "Dockerfile").read_text().splitlines() if line.startswith("CMD ")]
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = site.free_port()
     argv = shlex.split(command.replace('"${PORT:-8001}"', str(port)).replace("0.0.0.0", "127.0.0.1"))
-    argv[0] = site.DATASETTE
-    server = subprocess.Popen(argv, cwd=out, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(base + "/-/versions.json", timeout=1)
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, server.stderr.read().decode()
-                time.sleep(0.2)
+    argv[0] = site.KB
+    with site.running(argv, port, workers=site.cores(), cwd=out) as base:
         assert "Disallow: /" in urllib.request.urlopen(base + "/robots.txt").read().decode()
         assert "Evidence table: clinical studies" in urllib.request.urlopen(base + "/kb/clinical_evidence").read().decode()
         assert urllib.request.urlopen(base + "/kb.db").read()[:15] == b"SQLite format 3"
         databases = json.loads(urllib.request.urlopen(base + "/-/databases.json").read())
         assert databases[0]["is_mutable"] is False
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+        assert databases[0]["path"] == str(out / "kb.db")
+
+
+def test_kb_serve_runs_every_worker_on_one_port_with_the_settings_file(published):
+    """Two worker processes answer on one port, each serving kb.db immutable with settings.json."""
+    import urllib.request
+
+    from harvest import site
+
+    port = site.free_port()
+    command = site.serve_command(published / "kb.db", published / "inspect.json", port=port, workers=2)
+    # `running` waits until two workers have said they started (it fails after a minute otherwise).
+    with site.running(command, port, workers=2) as base:
+        answers = [json.loads(urllib.request.urlopen(base + "/-/settings.json").read()) for _ in range(6)]
+        database = json.loads(urllib.request.urlopen(base + "/-/databases.json").read())[0]
+        processes = server_processes(port)
+    assert all({name: answer[name] for name in kb.SETTINGS} == kb.SETTINGS for answer in answers)
+    assert database["is_mutable"] is False and (published / "inspect.json").is_file()
+    workers = [command for command in processes if b"multiprocessing.spawn" in b" ".join(command)]
+    assert len(workers) == 2, processes  # uvicorn's supervisor started two worker processes
+
+
+def server_processes(port):
+    """Command lines of the `kb serve` on `port` and of its descendants (Linux /proc)."""
+    from pathlib import Path
+
+    parents = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+            command = (status.parent / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        parents[int(fields["Pid"])] = (int(fields["PPid"]), command)
+    [root] = [pid for pid, (_, command) in parents.items() if b"serve" in command and str(port).encode() in command]
+    found = {root}
+    while True:
+        more = {pid for pid, (parent, _) in parents.items() if parent in found} - found
+        if not more:
+            return [parents[pid][1] for pid in sorted(found)]
+        found |= more
+
+
+def test_kb_serve_defaults_to_one_worker_per_core(monkeypatch, tmp_path):
+    from harvest import site
+
+    started = {}
+    monkeypatch.setattr(site, "serve", lambda *args, **options: started.update(options))
+    db_path = tmp_path / "kb.db"
+    kb.build(db_path).close()
+    result = CliRunner().invoke(cli, ["serve", "--db", str(db_path), "--inspect-file", str(tmp_path / "i.json")])
+    assert result.exit_code == 0, result.output
+    assert started["workers"] == len(os.sched_getaffinity(0))
+    result = CliRunner().invoke(cli, ["serve", "--db", str(db_path), "--workers", "0"])
+    assert result.exit_code == 2 and "--workers" in result.output
