@@ -45,6 +45,9 @@ BETWEEN, WITHIN = "between_groups", "within_group"
 # 5-fold cross-validation on the abstract-level train split, see train_findings.py).
 READ_TOP = 3
 RANK_TEMPERATURE = 1.0
+# Sentences (of four words or more) that make a text an abstract, not one statement: every
+# abstract of the corpus's train split has five, 10 of its 3,582 annotated statements do.
+ABSTRACT_SENTENCES = 5
 
 # Placeholders for the words naming the arms and the outcome.
 INTERVENTION, COMPARATOR, OUTCOME = "INTV", "COMP", "OUTC"
@@ -90,6 +93,7 @@ class Cues:
         self.down_nouns = frozenset(f["down_nouns"])
         self.reference = frozenset(f["reference"])
         self.comparator_words = frozenset(f["comparator_words"])
+        self.arm_words = frozenset(f["arm_words"])
         self.null = words(f["no_difference"])
         self.significant = words(f["significant"])
         self.between = words(f["between"])
@@ -405,16 +409,18 @@ class Reader:
 
     def states_no_comparison(self, text: str, tokens: list[str], outcome: str | None, compared: str | None) -> bool:
         """Whether the statement links the outcome to something other than the
-        arms: the outcome named after "independent of", "associated with"...;
+        arms: the outcome named only after "independent of", "regardless of"...;
         an association that compares no arms; or the groups at baseline."""
         c = self.cues
         if not c.any_no_comparison.search(text):
             return False
         named = _key_words(outcome)
-        for m in c.covariate_before.finditer(text):
-            if named & set(_WORD.findall(_PHRASE_END.split(text[m.end():m.end() + 50])[0].lower())):
+        for m in c.covariate_before.finditer(text):  # the outcome named only after the cue
+            after = set(_WORD.findall(_PHRASE_END.split(text[m.end():m.end() + 50])[0].lower()))
+            if named & after and not named & set(_WORD.findall(text[:m.start()].lower())):
                 return True
-        if compared != BETWEEN and c.association.search(text) and not {INTERVENTION, COMPARATOR} & set(tokens):
+        if compared != BETWEEN and c.association.search(text) \
+                and not (c.arm_words | {INTERVENTION, COMPARATOR}) & set(tokens):
             return True
         return bool(c.baseline.search(text)) and not c.later_time.search(text)
 
@@ -588,8 +594,9 @@ class Reader:
 
     def read(self, text: str, intervention: str | None = None, comparator: str | None = None,
              outcome: str | None = None, polarity: str | None = None) -> Reading:
-        """A statement's reading; a text of several sentences is read as an abstract."""
-        if "\n" in text.strip() or len(LAYOUT.split(text)) > 1:
+        """A statement's reading; a text of ABSTRACT_SENTENCES sentences or more is read as an abstract
+        (a statement may run to a few sentences, or to table rows, one a line)."""
+        if sum(len(text[s:e].split()) >= 4 for s, e in LAYOUT.split(text)) >= ABSTRACT_SENTENCES:
             return self.read_abstract(text, intervention, comparator, outcome, polarity)
         return self.read_statement(text, intervention, comparator, outcome, polarity)
 

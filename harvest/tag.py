@@ -176,6 +176,7 @@ class Rules:
                                                      + d["decrease"] + d["increase"]))
         self.controlled_designs = set(d["controlled_designs"])
         self.no_direction_designs = set(d["none_for_designs"])
+        self.uncontrolled_designs = set(d["uncontrolled_designs"])
         self.pooled_designs = set(d["pooled_for_designs"])
         self.pooled_cue = words(d["pooled_cues"])
         self.between_only_outcomes = set(d["between_only_outcomes"])
@@ -679,12 +680,14 @@ def _read_outcome(mentions: list[Mention], designs: set[str], controlled: bool, 
 
     Between-group statements answer first. In a controlled study a result
     that names no comparison compares the arms; in an uncontrolled one it is
-    change within the one group. A review answers only with a between-group
-    conclusion or pooled result, never with change within its trials' arms.
+    change within the one group; in a paper of unknown design it gives no
+    direction. A review answers only with a between-group conclusion or
+    pooled result, never with change within its trials' arms.
     """
     candidates = [m.candidate for m in mentions if m.candidate]
     pooled = bool(designs & rules.pooled_designs)
-    unstated = findings.BETWEEN if controlled or pooled else findings.WITHIN
+    unstated = findings.BETWEEN if controlled or pooled else \
+        findings.WITHIN if designs & rules.uncontrolled_designs else None
     reading, used = findings.reader().read_candidates(
         candidates, arms.intervention, arms.comparator, None, unstated=unstated, within=not pooled)
     return reading, next((m for m in mentions if m.candidate is used), None)
@@ -713,7 +716,7 @@ def tag_outcomes(sentences: list[Sentence], designs: set[str] = frozenset(), con
     outcomes = []
     for value, mentions in by_value.items():
         reading, used = _read_outcome(mentions, designs, controlled, arms, rules)
-        direction = reading and _direction(reading.finding, used.candidate.polarity)
+        direction = reading and reading.comparison and _direction(reading.finding, used.candidate.polarity)
         if reading and reading.comparison == findings.WITHIN and value in rules.between_only_outcomes:
             direction = None
         best = used if direction else _best_mention(mentions)
