@@ -304,3 +304,9 @@ def test_kb_read_finding_reads_a_whole_abstract():
     answer = json.loads(result.output)
     assert answer["finding"] == "significantly_decreased"
     assert answer["evidence"] != ABSTRACT and answer["evidence"] in ABSTRACT
+
+
+def test_a_statement_of_two_sentences_is_still_read_as_one_statement():
+    text = "Pain fell with LDN. It was lower than with placebo (p = 0.01)."
+    reading = read(text, "LDN", PLACEBO, "pain")
+    assert (reading.finding, reading.evidence) == ("significantly_decreased", text)

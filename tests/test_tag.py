@@ -339,6 +339,16 @@ def test_paper_from_text_sections():
                                  {"label": "RESULTS", "text": "Done."}]
 
 
+def test_a_label_alone_on_its_line_starts_a_section():
+    paper = paper_from_text("Title\n\n\nBackground::\nEarlier work.\n\nResults:\nPain fell.\nIt fell more with LDN.")
+    assert paper["sections"] == [{"label": "Background", "text": "Earlier work."},
+                                 {"label": "Results", "text": "Pain fell.\nIt fell more with LDN."}]
+
+
+def test_a_result_naming_no_comparison_in_a_paper_of_unknown_design_gets_no_direction():
+    assert _directions("LDN and pain\nRESULTS: Pain fell markedly.") == {"pain_intensity": None}
+
+
 def test_animal_studies_get_no_human_population():
     assert _values("Rat study\nAdult male rats received naltrexone.", "population") == {"rodents"}
 
