@@ -91,6 +91,7 @@ class Cues:
         self.up, self.down = frozenset(f["up"]), frozenset(f["down"])
         self.better, self.worse = frozenset(f["better"]), frozenset(f["worse_words"])
         self.down_nouns = frozenset(f["down_nouns"])
+        self.comparatives = self.up | self.down | self.better | self.worse
         self.reference = frozenset(f["reference"])
         self.comparator_words = frozenset(f["comparator_words"])
         self.arm_words = frozenset(f["arm_words"])
@@ -244,6 +245,7 @@ class Reader:
     def __init__(self, cues: Cues, model: Model | None, ranker: Ranker | None = None) -> None:
         self.cues, self.model, self.ranker = cues, model, ranker
         self._memo: dict[str, tuple] = {}
+        self._tokens: dict[tuple, list[str]] = {}
 
     # ---------------------------------------------------------- one statement
 
@@ -269,6 +271,15 @@ class Reader:
         placebo" read alike; "duloxetine-treated" names duloxetine. Generic
         comparator words ("placebo", "control") stand for the comparator when
         its name shares no word with the text."""
+        key = (text, intervention, comparator, outcome)
+        if key not in self._tokens:  # the same clause is read again for its comparison, and ranked
+            if len(self._tokens) >= _MEMO_SIZE:
+                self._tokens.clear()
+            self._tokens[key] = self._arm_tokens(text, intervention, comparator, outcome)
+        return self._tokens[key]
+
+    def _arm_tokens(self, text: str, intervention: str | None, comparator: str | None,
+                    outcome: str | None) -> list[str]:
         arm_i, arm_c, named = _key_words(intervention), _key_words(comparator), _key_words(outcome)
         words = self._analysis(text)[0]
         if not arm_c & set(words):
@@ -335,7 +346,9 @@ class Reader:
         arm it refers to is the one after a reference word ("lower than
         placebo": so the intervention, by contrast), else the nearest arm named.
         """
-        signs = [(i, sign) for i in range(len(tokens)) if (sign := self._sign(tokens, i, polarity))]
+        comparatives = self.cues.comparatives
+        signs = [(i, sign) for i, token in enumerate(tokens)
+                 if token in comparatives and (sign := self._sign(tokens, i, polarity))]
         named = [k for k, token in enumerate(tokens) if token == OUTCOME]
         if named:
             signs.sort(key=lambda found: (not any(k > found[0] and set(tokens[found[0] + 1:k]) <= _LINKS

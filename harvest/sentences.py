@@ -20,7 +20,7 @@ from .vocabulary import VOCABULARY
 SECTION_KINDS = ("title", "background", "methods", "results", "conclusions", "unlabelled", "other")
 
 
-@dataclass
+@dataclass(slots=True)
 class Sentence:
     section: str
     text: str
@@ -88,17 +88,17 @@ class Layout:
         """The title's and every section's sentences, in order."""
         sections = [("title", paper.get("title") or "")]  # a title states no results (sections.not_results)
         sections += [(s.get("label"), s.get("text") or "") for s in paper.get("sections", [])]
-        found = []
-        for label, text in sections:
+        laid_out = [(label, text, self.split(text)) for label, text in sections]
+        last = max(sum(len(spans) for _, _, spans in laid_out) - 1, 1)
+        found: list[Sentence] = []
+        for label, text, spans in laid_out:
             key = (label or "abstract").upper()
             background = key in self.background_labels
             results = not background and key not in self.not_results_labels
-            kind = self.kind(label)
-            found += [Sentence(label or "abstract", text[s:e], s, e, background, results,
-                               key in self.conclusion_labels, kind)
-                      for s, e in self.split(text)]
-        for i, sentence in enumerate(found):
-            sentence.position = i / max(len(found) - 1, 1)
+            conclusion, kind = key in self.conclusion_labels, self.kind(label)
+            found += [Sentence(label or "abstract", text[s:e], s, e, background, results, conclusion, kind,
+                               (len(found) + k) / last)
+                      for k, (s, e) in enumerate(spans)]
         return found
 
 

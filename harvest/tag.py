@@ -225,8 +225,7 @@ class Rules:
         self.none_designs = set(c["none_designs"])
 
     def _compile_arms(self, a: dict, drugs: dict) -> None:
-        self.intervention = Labelled([("target", p) for p in drugs["target"]]
-                                     + [("named", p) for p in drugs["other"] + a["non_drug"]])
+        self.non_drug = Labelled([("named", p) for p in a["non_drug"]])
         self.comparator_before = Caseless(r"(?<!\w)" + alternation(a["comparator_before"]) + r"\s+(?:[\w-]+\s+){0,2}$")
         self.title_intervention = Caseless(
             rf"^\s*(?:{alternation(a['title_openings'])}\s+)?(?P<name>[\w-]+(?:\s+[\w-]+){{0,3}}?)\s+"
@@ -507,14 +506,17 @@ class Arms:
         return kind == "target" if self.kind == "target" else name.lower() == self.name
 
 
-def _title_arms(title: str, rules: Rules) -> tuple[tuple[str, str] | None, str | None]:
-    """((kind, name) of the intervention, comparator name) the title names."""
+def _title_arms(titles: list[Sentence], rules: Rules) -> tuple[tuple[str, str] | None, str | None]:
+    """((kind, name) of the intervention, comparator name) the title names: drugs ("target" for
+    naltrexone, "named" for another), else other treatments."""
     intervention = comparator = None
-    for kind, m in rules.intervention.matches(title):
-        if rules.comparator_before.search(title[:m.start()]):
-            comparator = comparator or m.group()
-        elif intervention is None:
-            intervention = (kind, m.group())
+    for title in titles:
+        hits = _drugs_in(title, rules) or rules.non_drug.matches(title.text)  # drugs: found for doses anyway
+        for kind, m in hits:
+            if rules.comparator_before.search(title.text[:m.start()]):
+                comparator = comparator or m.group()
+            elif intervention is None:
+                intervention = ("target" if kind == "target" else "named", m.group())
     return intervention, comparator
 
 
@@ -533,8 +535,9 @@ def studied_arms(sentences: list[Sentence], rules: Rules = RULES, placebo: bool 
     comparator named after "versus" in the title, else placebo when the text
     names it (`placebo`: whether it does, when already known). Naltrexone is
     not assumed: a duloxetine trial reads as one."""
-    title = " ".join(s.text for s in sentences if s.kind == "title")
-    named, comparator = _title_arms(title, rules)
+    titles = [s for s in sentences if s.kind == "title"]
+    named, comparator = _title_arms(titles, rules)
+    title = " ".join(s.text for s in titles)
     body = [s for s in sentences if s.kind != "title" and not s.background]
     hits = [(kind, m.group()) for s in body for kind, m in _drugs_in(s, rules)]  # drugs: found for doses anyway
     if named is None and (generic := _generic_title_intervention(title, rules)):
@@ -625,7 +628,7 @@ def _adverse_events_in(sentence: Sentence, rules: Rules) -> list[tuple[str, re.M
     return events
 
 
-def _outcome_mentions(sentence: Sentence, events: list, reads_direction: bool, arms: Arms,
+def _outcome_mentions(sentence: Sentence, events: list, reads_direction: bool, arms: Arms, compares: bool,
                       rules: Rules) -> list[Mention]:
     """Outcomes a sentence reports, each a candidate for the result reader when the sentence may state it.
 
@@ -646,8 +649,8 @@ def _outcome_mentions(sentence: Sentence, events: list, reads_direction: bool, a
     reads = reads_direction and not rules.non_result.search(text)
     clauses = _clauses(text, rules) if reads else []
     comparator = _sentence_comparator(sentence, arms, rules) if reads else None
-    # "the pooled effect on pain" compares arms, whatever the paper's design
-    unstated = findings.BETWEEN if reads and rules.pooled_cue.search(sentence.text) else None
+    # "the pooled effect on pain" compares arms, whatever the paper's design (`compares`: the design does)
+    unstated = findings.BETWEEN if reads and not compares and rules.pooled_cue.search(sentence.text) else None
     for outcome, m in found:
         if outcome.needs_cue and not has_cue:
             continue
@@ -702,6 +705,7 @@ def tag_outcomes(sentences: list[Sentence], designs: set[str] = frozenset(), con
     with (read from its text when not given). An outcome's detail gives the
     reader's `direction` and its `comparison` (between_groups or within_group)."""
     arms = arms or studied_arms(sentences, rules)
+    compares = controlled or bool(designs & rules.pooled_designs)
     by_value: dict[str, list[Mention]] = {}
     events: dict[str, dict] = {}
     for sentence in sentences:
@@ -711,7 +715,7 @@ def tag_outcomes(sentences: list[Sentence], designs: set[str] = frozenset(), con
         for name, _m in named:
             events.setdefault(name, _tag("adverse_event", name, sentence))
         reads = _reads_direction(sentence, designs, rules)
-        for mention in _outcome_mentions(sentence, named, reads, arms, rules):
+        for mention in _outcome_mentions(sentence, named, reads, arms, compares, rules):
             by_value.setdefault(mention.outcome.value, []).append(mention)
     outcomes = []
     for value, mentions in by_value.items():
