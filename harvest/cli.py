@@ -247,18 +247,21 @@ def tag_text():
 
 @cli.command("read-finding")
 def read_finding():
-    """Read result statements: one JSON object per line on stdin, one answer per line, in order.
+    """Read results: one JSON object per line on stdin, one answer per line, in order.
 
     \b
     In:  {"text": ..., "intervention": ..., "comparator": ..., "outcome": ...}
-         (only "text" is required)
+         (only "text" is required; a result statement, or a title and abstract)
     Out: {"finding": "significantly_increased" | "significantly_decreased" |
           "no_significant_difference" | null, "comparison": "between_groups" |
           "within_group" | null, "p_value": "< 0.001" | null, "evidence": ...}
 
     The finding is the intervention's effect on the outcome relative to the
-    comparator, as in the Evidence Inference corpus. A bad line stops with a
-    one-line error naming its line number (exit status 2). Blank lines are skipped.
+    comparator, as in the Evidence Inference corpus. Given an abstract (several
+    sentences), the reader finds the sentences reporting the outcome's
+    comparison and answers from them; "evidence" is the sentence used. A bad
+    line stops with a one-line error naming its line number (exit status 2).
+    Blank lines are skipped. (A JSON line holds the abstract's line breaks as \\n.)
 
     \b
     Example:

@@ -15,23 +15,15 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from pathlib import Path
-
-import yaml
 
 from . import findings
 from .caseless import Caseless, alternation, leading_literals, words
+from .sentences import Layout, Sentence, paper_from_text, split_inline_sections  # noqa: F401 (public here too)
+from .vocabulary import VOCABULARY, VOCABULARY_HASH, VOCABULARY_PATH, load_vocabulary  # noqa: F401
 
-VOCABULARY_PATH = Path(__file__).with_name("vocabulary.yml")
 # Bump when the rules in this file or in findings.py change; the vocabulary and
 # result-reader model hashes cover edits to those files.
-RULES_VERSION = "2.0"
-
-
-def load_vocabulary(path: Path = VOCABULARY_PATH) -> tuple[dict, str]:
-    """The parsed vocabulary and a short hash of the file's bytes."""
-    raw = path.read_bytes()
-    return yaml.safe_load(raw), hashlib.sha256(raw).hexdigest()[:12]
+RULES_VERSION = "3.0"
 
 
 # ----------------------------------------------------------------- regex kit
@@ -92,11 +84,7 @@ class Rules:
 
     def __init__(self, vocab: dict) -> None:
         self.vocab = v = vocab
-        self.abbreviation = Caseless(alternation(v["sentences"]["abbreviations"]) + r"\.?")
-        self.sentence_boundary = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\s*\n\s*")
-        self.background_labels = {label.upper() for label in v["sections"]["background"]}
-        self.not_results_labels = {label.upper() for label in v["sections"]["not_results"]}
-        self.conclusion_labels = {label.upper() for label in v["sections"]["conclusions"]}
+        self.layout = Layout(v)
         self.speculative = words(v["sections"]["speculative_cues"])
         self.own_study = Caseless(r"(?<!\w)" + alternation(v["sections"]["own_study_cues"]) + r"\s+(?:[\w-]+\s+){0,3}$")
         self._compile_numbers(v["numbers"])
@@ -109,9 +97,9 @@ class Rules:
         self._compile_sample_size(v["sample_size"])
         self._compile_duration(v["duration"])  # after doses: shares the range joiners
         self._compile_comparator(v["comparator"], v["drugs"]["other"])
+        self._compile_arms(v["arms"], v["drugs"])
         self._compile_population(v["population"])
         self.registry_ids = re.compile("|".join(f"(?:{p})" for p in v["registry_ids"]))
-        self.reader_cues = findings.Cues(v)
 
     def _compile_numbers(self, numbers: dict) -> None:
         self.number_values = {**numbers["units"], **numbers["tens"], **numbers["multipliers"]}
@@ -180,7 +168,7 @@ class Rules:
         self.non_result = words(v["non_result_cues"])
         # Symbols, then words as whole words: one word boundary test for all
         # the words is much faster than one per word.
-        symbols = [re.escape(b) for b in v["clause_breaks"] if not b.isalpha()]
+        symbols = [b for b in v["clause_breaks"] if not b.isalpha()]  # regex fragments
         word_breaks = words([b for b in v["clause_breaks"] if b.isalpha()]).pattern
         self.clause_break = Caseless(alternation(symbols + [word_breaks]))
         d = v["direction"]
@@ -188,8 +176,10 @@ class Rules:
                                                      + d["decrease"] + d["increase"]))
         self.controlled_designs = set(d["controlled_designs"])
         self.no_direction_designs = set(d["none_for_designs"])
+        self.uncontrolled_designs = set(d["uncontrolled_designs"])
         self.pooled_designs = set(d["pooled_for_designs"])
         self.pooled_cue = words(d["pooled_cues"])
+        self.between_only_outcomes = set(d["between_only_outcomes"])
 
     def _compile_adverse_events(self, v: dict) -> None:
         entries = [((name, spec.get("needs_cue", False)), p)
@@ -234,6 +224,14 @@ class Rules:
         self.active = words([p.replace("{other_drug}", other) for p in c["active"]])
         self.none_designs = set(c["none_designs"])
 
+    def _compile_arms(self, a: dict, drugs: dict) -> None:
+        self.non_drug = Labelled([("named", p) for p in a["non_drug"]])
+        self.comparator_before = Caseless(r"(?<!\w)" + alternation(a["comparator_before"]) + r"\s+(?:[\w-]+\s+){0,2}$")
+        self.title_intervention = Caseless(
+            rf"^\s*(?:{alternation(a['title_openings'])}\s+)?(?P<name>[\w-]+(?:\s+[\w-]+){{0,3}}?)\s+"
+            rf"{alternation(a['title_closings'])}(?!\w)")
+        self.placebo_name = a["placebo_name"]
+
     def _compile_population(self, p: dict) -> None:
         self.population = Labelled([(value, phrase) for value, spec in p.items() for phrase in spec["phrases"]])
         self.population_mesh = p
@@ -242,70 +240,28 @@ class Rules:
         self.population_not_human = set(human_only["dropped_for_designs"])
 
 
-_VOCABULARY, _VOCABULARY_HASH = load_vocabulary()
-RULES = Rules(_VOCABULARY)
+RULES = Rules(VOCABULARY)
 _MODEL_HASH = hashlib.sha256(findings.MODEL_PATH.read_bytes()).hexdigest()[:12]
-TAGGER_VERSION = f"{RULES_VERSION}+vocab.{_VOCABULARY_HASH}+reader.{_MODEL_HASH}"
+TAGGER_VERSION = f"{RULES_VERSION}+vocab.{VOCABULARY_HASH}+reader.{_MODEL_HASH}"
 # The public values of the kinds curators fill in by hand (checked by curate.validate).
 VOCABULARY_VALUES = {
-    "design": {value for rule in _VOCABULARY["design"]["rules"] for value in rule["values"]},
-    "outcome": set(_VOCABULARY["outcomes"]) | {"adverse_events"},
+    "design": {value for rule in VOCABULARY["design"]["rules"] for value in rule["values"]},
+    "outcome": set(VOCABULARY["outcomes"]) | {"adverse_events"},
 }
 
 
 # ------------------------------------------------------------------ sentences
 
-@dataclass
-class Sentence:
-    section: str
-    text: str
-    start: int
-    end: int
-    background: bool
-    results: bool = True       # may state this paper's results (not aims or methods)
-    conclusion: bool = False   # in a conclusions section
-    _drugs: list | None = None
-
-
 def _drugs_in(sentence: Sentence, rules: Rules) -> list[tuple[str, re.Match]]:
     """(target / other, match) of the drugs a sentence names, found once per sentence."""
-    if sentence._drugs is None:
-        sentence._drugs = rules.drug.matches(sentence.text)
-    return sentence._drugs
-
-
-def _ends_with_abbreviation(text: str, rules: Rules) -> bool:
-    words = text.split()
-    return bool(words) and bool(rules.abbreviation.fullmatch(words[-1].lstrip("([")))
+    if "drugs" not in sentence.memo:
+        sentence.memo["drugs"] = rules.drug.matches(sentence.text)
+    return sentence.memo["drugs"]
 
 
 def split_sentences(text: str, rules: Rules = RULES) -> list[tuple[int, int]]:
-    """(start, end) of each sentence. A boundary is . ! or ? before whitespace and
-    a capital or digit, or a line break; "e.g.", "vs." and "et al." are not
-    boundaries, and decimals ("4.5 mg", "p < 0.05") never have the whitespace."""
-    spans, start = [], 0
-    for m in rules.sentence_boundary.finditer(text):
-        punctuated = text[m.start()] in ".!?"
-        if text[m.start()] == "." and _ends_with_abbreviation(text[start:m.start()], rules):
-            continue
-        spans.append((start, m.start() + len(m.group().rstrip()) if punctuated else m.start()))
-        start = m.end()
-    spans.append((start, len(text)))
-    return [(s + len(text[s:e]) - len(text[s:e].lstrip()), e) for s, e in spans if text[s:e].strip()]
-
-
-def _sentences(paper: dict, rules: Rules) -> list[Sentence]:
-    sections = [("title", paper.get("title") or "")]  # a title states no results (sections.not_results)
-    sections += [(s.get("label") or "abstract", s.get("text") or "") for s in paper.get("sections", [])]
-    sentences = []
-    for label, text in sections:
-        key = label.upper()
-        background = key in rules.background_labels
-        results = not background and key not in rules.not_results_labels
-        conclusion = key in rules.conclusion_labels
-        sentences += [Sentence(label, text[s:e], s, e, background, results, conclusion)
-                      for s, e in split_sentences(text, rules)]
-    return sentences
+    """(start, end) of each sentence (see sentences.Layout.split)."""
+    return rules.layout.split(text)
 
 
 def _tag(kind: str, value: str, sentence: Sentence, detail: dict | None = None) -> dict:
@@ -536,6 +492,81 @@ def tag_doses(sentences: list[Sentence], designs: set[str], rules: Rules = RULES
     return [_dose_tag(dose, rules) for dose in unique.values()]
 
 
+# ------------------------------------------------------------------------ arms
+
+@dataclass
+class Arms:
+    """What a paper studies and what it compares it with, as the result reader names them."""
+    intervention: str | None   # its names in the paper ("LDN naltrexone"), or None when none is found
+    comparator: str | None     # None: the reader takes placebo and control words for the comparator
+    kind: str | None = None    # "target" (naltrexone, by any name) or "named" (another drug or treatment)
+    name: str | None = None    # a named intervention, lower case
+
+    def is_intervention(self, kind: str, name: str) -> bool:
+        return kind == "target" if self.kind == "target" else name.lower() == self.name
+
+
+def _title_arms(titles: list[Sentence], rules: Rules) -> tuple[tuple[str, str] | None, str | None]:
+    """((kind, name) of the intervention, comparator name) the title names: drugs ("target" for
+    naltrexone, "named" for another), else other treatments."""
+    intervention = comparator = None
+    for title in titles:
+        hits = _drugs_in(title, rules) or rules.non_drug.matches(title.text)  # drugs: found for doses anyway
+        for kind, m in hits:
+            if rules.comparator_before.search(title.text[:m.start()]):
+                comparator = comparator or m.group()
+            elif intervention is None:
+                intervention = ("target" if kind == "target" else "named", m.group())
+    return intervention, comparator
+
+
+def _generic_title_intervention(title: str, rules: Rules) -> str | None:
+    """"Balneotherapy for fibromyalgia": an intervention no vocabulary names, unless it is an outcome or a population."""
+    m = rules.title_intervention.search(title)
+    if not m:
+        return None
+    name = title[m.start("name"):m.end("name")]
+    return None if rules.outcome.matches(name) or rules.population.matches(name) else name
+
+
+def studied_arms(sentences: list[Sentence], rules: Rules = RULES, placebo: bool | None = None) -> Arms:
+    """The intervention the paper studies, from its title (the first named
+    there, not after "versus"), else the one its text names most; the
+    comparator named after "versus" in the title, else placebo when the text
+    names it (`placebo`: whether it does, when already known). Naltrexone is
+    not assumed: a duloxetine trial reads as one."""
+    titles = [s for s in sentences if s.kind == "title"]
+    named, comparator = _title_arms(titles, rules)
+    title = " ".join(s.text for s in titles)
+    body = [s for s in sentences if s.kind != "title" and not s.background]
+    hits = [(kind, m.group()) for s in body for kind, m in _drugs_in(s, rules)]  # drugs: found for doses anyway
+    if named is None and (generic := _generic_title_intervention(title, rules)):
+        named = ("named", generic)
+    if named is None and hits:
+        counts = {}
+        for kind, name in hits:
+            key = (kind, "" if kind == "target" else name.lower())
+            counts[key] = counts.get(key, 0) + 1
+        named = max(counts, key=counts.get)  # on a tie, the first named
+    if placebo is None:
+        placebo = any(rules.placebo.search(s.text) for s in body)
+    if comparator is None and placebo:
+        comparator = rules.placebo_name
+    if named is None:
+        return Arms(None, comparator)
+    kind, name = named
+    if kind == "target":
+        names = sorted({n.lower() for k, n in hits + [named] if k == "target" and n})
+        return Arms(" ".join(names) or "naltrexone", comparator, "target")
+    return Arms(name.lower(), comparator, "named", name.lower())
+
+
+def _sentence_comparator(sentence: Sentence, arms: Arms, rules: Rules) -> str | None:
+    """Drugs a sentence names other than the intervention: its comparator there ("LDN versus duloxetine")."""
+    names = [m.group() for kind, m in _drugs_in(sentence, rules) if not arms.is_intervention(kind, m.group())]
+    return " ".join(names) or None
+
+
 # -------------------------------------------------------------------- outcomes
 
 def _clauses(text: str, rules: Rules) -> list[tuple[int, int]]:
@@ -560,34 +591,11 @@ def _direction(finding: str | None, polarity: str) -> str | None:
     return "improved" if higher == (polarity == "higher_better") else "worse"
 
 
-def _read_result(text: str, clause: tuple[int, int], hit: re.Match, outcome: Outcome,
-                 drugs: list, rules: Rules) -> tuple[str | None, str | None]:
-    """(direction, comparison) of the outcome at `hit`, read by the result reader.
-
-    Arms are the naltrexone and other-drug names the sentence uses (placebo or
-    control when it names no other drug). Whether the arms are compared is read
-    from the sentence; the finding from the outcome's clause, else the sentence
-    ("LDN improved mood but not fatigue": fatigue's clause is "not fatigue").
-    """
-    reader = findings.reader()
-    intervention = " ".join(m.group() for kind, m in drugs if kind == "target") or "naltrexone"
-    comparator = " ".join(m.group() for kind, m in drugs if kind == "other") or None
-    args = (intervention, comparator, hit.group(), outcome.polarity)
-    part = reader.read(text[clause[0]:clause[1]], *args)
-    if part.finding and part.comparison or clause == (0, len(text)):
-        return _direction(part.finding, outcome.polarity), part.comparison
-    if part.finding:  # only the comparison is read from the sentence
-        return _direction(part.finding, outcome.polarity), reader.comparison(text, reader.arm_tokens(text, *args[:3]))
-    whole = reader.read(text, *args)
-    return _direction(whole.finding, outcome.polarity), part.comparison or whole.comparison
-
-
 @dataclass
 class Mention:
     outcome: Outcome
     sentence: Sentence
-    direction: str | None              # from a between-group statement
-    within_group: str | None = None    # change within one arm: detail only
+    candidate: findings.Candidate | None = None  # when the sentence may state the outcome's result
 
 
 def _clause_of(span: tuple[int, int], clauses: list[tuple[int, int]]) -> tuple[int, int]:
@@ -620,48 +628,43 @@ def _adverse_events_in(sentence: Sentence, rules: Rules) -> list[tuple[str, re.M
     return events
 
 
-def _outcome_mentions(sentence: Sentence, events: list, reads_direction: bool, controlled: bool,
-                      settled: set[str], rules: Rules) -> list[Mention]:
-    """Outcomes a sentence reports, each with the direction the result reader finds.
+def _outcome_mentions(sentence: Sentence, events: list, reads_direction: bool, arms: Arms, compares: bool,
+                      rules: Rules) -> list[Mention]:
+    """Outcomes a sentence reports, each a candidate for the result reader when the sentence may state it.
 
     Adverse-event names and non-outcome phrases ("chronic pain") are blanked
     first; a plain phrase needs an outcome or result cue in the sentence, an
-    instrument name does not. Only a between-group statement sets a
-    direction (in a controlled study, so does a result that names no
-    comparison); a change within one arm is kept as detail. Sentences
-    describing what was measured or planned are not read, nor are outcomes
-    `settled` (given a direction by an earlier sentence: the first one counts).
+    instrument name does not. Sentences describing what was measured or
+    planned are no candidates. The reader reads the outcome's clause first
+    ("LDN improved mood but not fatigue": fatigue's clause is "not fatigue").
     """
     text = _blank(sentence.text, [m.span() for _, m in events] +
                   [m.span() for m in rules.outcome_masks.finditer(sentence.text)])
     # A named adverse event is an adverse-events outcome; its direction is not read.
-    mentions = [Mention(rules.adverse_events_outcome, sentence, None)] if events else []
+    mentions = [Mention(rules.adverse_events_outcome, sentence)] if events else []
     found = rules.outcome.matches(text)
     if not found:  # most sentences: the scans below serve only outcomes found
         return mentions
     has_cue = any(p.search(text) for p in rules.result_cues)
     reads = reads_direction and not rules.non_result.search(text)
     clauses = _clauses(text, rules) if reads else []
-    drugs = _drugs_in(sentence, rules) if reads else []
+    comparator = _sentence_comparator(sentence, arms, rules) if reads else None
+    # "the pooled effect on pain" compares arms, whatever the paper's design (`compares`: the design does)
+    unstated = findings.BETWEEN if reads and not compares and rules.pooled_cue.search(sentence.text) else None
     for outcome, m in found:
         if outcome.needs_cue and not has_cue:
             continue
-        mention = Mention(outcome, sentence, None)
-        if reads and outcome.value not in settled:
-            direction, comparison = _read_result(text, _clause_of(m.span(), clauses), m, outcome, drugs, rules)
-            if comparison == "between_groups" or (comparison is None and controlled):
-                mention.direction = direction
-            elif comparison == "within_group":
-                mention.within_group = direction
+        mention = Mention(outcome, sentence)
+        if reads:
+            mention.candidate = findings.Candidate(sentence, _clause_of(m.span(), clauses), m.group(),
+                                                   outcome.polarity, comparator, unstated)
         mentions.append(mention)
     return mentions
 
 
 def _best_mention(mentions: list[Mention]) -> Mention:
-    """The first mention stating a direction, else the first naming an instrument."""
-    return (next((m for m in mentions if m.direction), None)
-            or next((m for m in mentions if m.outcome.instrument), None)
-            or mentions[0])
+    """The first mention naming an instrument, else the first."""
+    return next((m for m in mentions if m.outcome.instrument), None) or mentions[0]
 
 
 def _reads_direction(sentence: Sentence, designs: set[str], rules: Rules) -> bool:
@@ -674,15 +677,37 @@ def _reads_direction(sentence: Sentence, designs: set[str], rules: Rules) -> boo
     return True
 
 
+def _read_outcome(mentions: list[Mention], designs: set[str], controlled: bool, arms: Arms,
+                  rules: Rules) -> tuple[findings.Reading | None, Mention | None]:
+    """The result reader's reading of one outcome from its candidate sentences.
+
+    Between-group statements answer first. In a controlled study a result
+    that names no comparison compares the arms; in an uncontrolled one it is
+    change within the one group; in a paper of unknown design it gives no
+    direction. A review answers only with a between-group conclusion or
+    pooled result, never with change within its trials' arms.
+    """
+    candidates = [m.candidate for m in mentions if m.candidate]
+    pooled = bool(designs & rules.pooled_designs)
+    unstated = findings.BETWEEN if controlled or pooled else \
+        findings.WITHIN if designs & rules.uncontrolled_designs else None
+    reading, used = findings.reader().read_candidates(
+        candidates, arms.intervention, arms.comparator, None, unstated=unstated, within=not pooled)
+    return reading, next((m for m in mentions if m.candidate is used), None)
+
+
 def tag_outcomes(sentences: list[Sentence], designs: set[str] = frozenset(), controlled: bool = False,
-                 rules: Rules = RULES) -> tuple[list[dict], list[dict]]:
+                 arms: Arms | None = None, rules: Rules = RULES) -> tuple[list[dict], list[dict]]:
     """Outcome tags (one per value) and adverse-event tags (one per event).
 
     `controlled`: the paper compares arms (a controlled design or a placebo
-    or active comparator), so a result naming no comparison compares them."""
+    or active comparator). `arms`: what the paper studies and compares it
+    with (read from its text when not given). An outcome's detail gives the
+    reader's `direction` and its `comparison` (between_groups or within_group)."""
+    arms = arms or studied_arms(sentences, rules)
+    compares = controlled or bool(designs & rules.pooled_designs)
     by_value: dict[str, list[Mention]] = {}
     events: dict[str, dict] = {}
-    settled: set[str] = set()
     for sentence in sentences:
         if sentence.background:
             continue
@@ -690,19 +715,19 @@ def tag_outcomes(sentences: list[Sentence], designs: set[str] = frozenset(), con
         for name, _m in named:
             events.setdefault(name, _tag("adverse_event", name, sentence))
         reads = _reads_direction(sentence, designs, rules)
-        compares = controlled or bool(rules.pooled_cue.search(sentence.text))  # "the pooled effect on pain"
-        for mention in _outcome_mentions(sentence, named, reads, compares, settled, rules):
+        for mention in _outcome_mentions(sentence, named, reads, arms, compares, rules):
             by_value.setdefault(mention.outcome.value, []).append(mention)
-            if mention.direction:
-                settled.add(mention.outcome.value)
     outcomes = []
     for value, mentions in by_value.items():
-        best = _best_mention(mentions)
+        reading, used = _read_outcome(mentions, designs, controlled, arms, rules)
+        direction = reading and reading.comparison and _direction(reading.finding, used.candidate.polarity)
+        if reading and reading.comparison == findings.WITHIN and value in rules.between_only_outcomes:
+            direction = None
+        best = used if direction else _best_mention(mentions)
         instrument = best.outcome.instrument or next(
             (m.outcome.instrument for m in mentions if m.outcome.instrument), None)
-        within = None if best.direction else next((m.within_group for m in mentions if m.within_group), None)
-        detail = {k: v for k, v in (("instrument", instrument), ("direction", best.direction),
-                                    ("within_group", within)) if v}
+        detail = {k: v for k, v in (("instrument", instrument), ("direction", direction),
+                                    ("comparison", direction and reading.comparison)) if v}
         outcomes.append(_tag("outcome", value, best.sentence, detail))
     return outcomes, list(events.values())
 
@@ -856,7 +881,7 @@ def tag_registry_ids(sentences: list[Sentence], rules: Rules = RULES) -> list[di
 def tag_paper_with(paper: dict, rules: Rules) -> list[dict]:
     """tag_paper with explicit rules (for alternative vocabularies and benchmarks)."""
     paper = {**paper, "sections": split_inline_sections(paper.get("sections", []))}
-    sentences = _sentences(paper, rules)
+    sentences = rules.layout.sentences(paper)
     design_tags = tag_design(paper, sentences, rules)
     designs = {t["value"] for t in design_tags}
     own_content = not designs & rules.about_another_paper
@@ -864,7 +889,8 @@ def tag_paper_with(paper: dict, rules: Rules) -> list[dict]:
     own_comparator = not designs & rules.without_comparator
     comparators = tag_comparator(sentences, design_tags, rules)
     controlled = bool(designs & rules.controlled_designs) or any(t["value"] != "none" for t in comparators)
-    outcomes, events = tag_outcomes(sentences, designs, controlled, rules) if own_content else ([], [])
+    arms = studied_arms(sentences, rules, placebo=any(t["value"] == "placebo" for t in comparators))
+    outcomes, events = tag_outcomes(sentences, designs, controlled, arms, rules) if own_content else ([], [])
     return (design_tags
             + (tag_doses(sentences, designs, rules) if own_content else [])
             + outcomes + events
@@ -877,53 +903,6 @@ def tag_paper_with(paper: dict, rules: Rules) -> list[dict]:
 def tag_paper(paper: dict) -> list[dict]:
     """Tags for a paper {"title", "sections": [{"label", "text"}], "publication_types", "mesh"}."""
     return tag_paper_with(paper, RULES)
-
-
-# "METHODS: ..." or "Methods: ..." (at most five words before the colon).
-_SECTION_LABEL = re.compile(r"^([A-Z][A-Za-z0-9,&/'()-]*(?: [A-Za-z0-9,&/'()-]+){0,4}):\s+(.*)$")
-# The same label inside a paragraph, after a sentence end: upper case ("METHODS
-# AND ANALYSIS:") or title case with at most three more lower-case words
-# ("Trial registration:").
-_INLINE_LABEL = re.compile(
-    r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+"
-    r"(?P<label>[A-Z][A-Z0-9,&/'()-]+(?: (?:[A-Z0-9,&/'()-]+|and|of))*|[A-Z][a-z]+(?: (?:[a-z]+|and|of)){0,3}):\s+")
-
-
-def split_inline_sections(sections: list[dict]) -> list[dict]:
-    """Sections with labels written inline ("BACKGROUND: ... METHODS: ...")
-    split into labelled sections, as PubMed XML gives them; a paragraph
-    starting with a label takes that label. Other sections are unchanged."""
-    split = []
-    for section in sections:
-        text, label = section.get("text") or "", section.get("label")
-        if label is None and (m := _SECTION_LABEL.match(text)):
-            label, text = m.group(1), text[m.start(2):]
-        pieces, start = [], 0
-        for m in _INLINE_LABEL.finditer(text):
-            pieces.append((label, text[start:m.start()]))
-            label, start = m["label"], m.end()
-        pieces.append((label, text[start:]))
-        split += [{**section, "label": lab, "text": body.strip()} for lab, body in pieces if body.strip()]
-    return split
-
-
-def paper_from_text(text: str) -> dict:
-    """First line = title; "LABEL: text" lines start labelled sections, others
-    continue one; labels inline in a paragraph also start sections."""
-    lines = text.strip("\n").split("\n")
-    sections: list[dict] = []
-    for line in lines[1:]:
-        if not line.strip():
-            continue
-        m = _SECTION_LABEL.match(line.strip())
-        if m:
-            sections.append({"label": m.group(1), "text": m.group(2)})
-        elif sections:
-            sections[-1]["text"] += "\n" + line.strip()
-        else:
-            sections.append({"label": None, "text": line.strip()})
-    return {"title": lines[0].strip(), "sections": split_inline_sections(sections),
-            "publication_types": [], "mesh": []}
 
 
 def tag_text(text: str) -> list[dict]:

@@ -68,19 +68,29 @@ def test_decrease_is_read_through_polarity():
     assert _directions(text) == {"pain_threshold": "improved", "temporal_summation": "improved"}
 
 
-# ------------------------------------------------- direction: between groups only (issue 10)
+# ------------------------------------------------- direction: between groups first (issues 10 and 17)
 
-def test_within_group_change_is_detail_never_direction():
+def _outcomes(text: str, **fields) -> dict[str, dict]:
+    return {t["value"]: t["detail"] for t in _tags(text, "outcome", **fields)}
+
+
+def test_an_uncontrolled_study_gives_its_within_group_change_so_marked():
     text = ("LDN in fibromyalgia: an open-label study\nTwenty patients took LDN 4.5 mg for 8 weeks. "
             "Pain fell from 6.8 at baseline to 5.1 (p < 0.001).")
     [pain] = _tags(text, "outcome")
-    assert "direction" not in pain["detail"] and pain["detail"]["within_group"] == "improved"
+    assert pain["detail"] == {"direction": "improved", "comparison": "within_group"}
 
 
 def test_between_group_statement_wins_over_within_group_change_in_the_same_sentence():
     text = RCT + ("Pain fell from baseline during both periods, but there was no difference in pain "
                   "between LDN and placebo (95% CI -1.1 to 0.5).")
-    assert _directions(text)["pain_intensity"] == "no_difference"
+    assert _outcomes(text)["pain_intensity"] == {"direction": "no_difference", "comparison": "between_groups"}
+
+
+def test_a_trial_prefers_its_between_group_result_to_an_earlier_within_group_one():
+    text = RCT + ("RESULTS: Fatigue fell from baseline with LDN (p = 0.01). "
+                  "Fatigue did not differ between LDN and placebo (p = 0.38).")
+    assert _outcomes(text)["fatigue"] == {"direction": "no_difference", "comparison": "between_groups"}
 
 
 def test_comparative_about_the_placebo_arm_is_turned_round():
@@ -329,6 +339,16 @@ def test_paper_from_text_sections():
                                  {"label": "RESULTS", "text": "Done."}]
 
 
+def test_a_label_alone_on_its_line_starts_a_section():
+    paper = paper_from_text("Title\n\n\nBackground::\nEarlier work.\n\nResults:\nPain fell.\nIt fell more with LDN.")
+    assert paper["sections"] == [{"label": "Background", "text": "Earlier work."},
+                                 {"label": "Results", "text": "Pain fell.\nIt fell more with LDN."}]
+
+
+def test_a_result_naming_no_comparison_in_a_paper_of_unknown_design_gets_no_direction():
+    assert _directions("LDN and pain\nRESULTS: Pain fell markedly.") == {"pain_intensity": None}
+
+
 def test_animal_studies_get_no_human_population():
     assert _values("Rat study\nAdult male rats received naltrexone.", "population") == {"rodents"}
 
@@ -467,3 +487,107 @@ def test_secondary_analyses_within_a_primary_trial_do_not_make_it_secondary():
     secondary = "Sleep with LDN: secondary and post hoc analyses of a randomised trial\nWe examined sleep."
     assert "secondary_analysis" not in _values(primary, "design")
     assert "secondary_analysis" in _values(secondary, "design")
+
+
+# --------------------------------- every design, every drug: real-text failures (issue 17)
+# Paraphrased fixtures, written for these tests, with the structure of real
+# abstracts the tagger read wrongly before issue 17.
+
+def test_meta_analysis_reads_the_comparison_with_placebo_not_the_fall_within_the_ldn_arms():
+    text = ("Low-dose naltrexone for fibromyalgia: a systematic review and meta-analysis\n"
+            "METHODS: Randomised trials of LDN against placebo in adults with fibromyalgia were pooled "
+            "with a random-effects model.\n"
+            "RESULTS: Four trials with 226 participants were included. The pooled analysis showed a significant "
+            "fall in pain scores post-LDN (SMD -0.64; 95% CI -1.02 to -0.26). However, pain did not differ "
+            "significantly between LDN and placebo (SMD -0.15; 95% CI -0.49 to 0.19).\n"
+            "CONCLUSIONS: The evidence does not show that LDN relieves pain better than placebo.")
+    [pain] = _tags(text, "outcome")
+    assert pain["detail"] == {"direction": "no_difference", "comparison": "between_groups"}
+    assert pain["evidence"].startswith("However, pain did not differ")
+
+
+def test_a_review_never_answers_with_change_within_its_trials_arms():
+    text = ("Low-dose naltrexone for fibromyalgia: a systematic review\n"
+            "RESULTS: In the included trials, fatigue scores fell from baseline during LDN treatment.\n"
+            "CONCLUSIONS: Fatigue improved from baseline in every LDN arm.")
+    assert "direction" not in _outcomes(text)["fatigue"]
+
+
+def test_a_chart_review_gives_an_uncontrolled_direction():
+    text = ("Low-dose naltrexone in a community rheumatology practice: a retrospective chart review\n"
+            "METHODS: We reviewed the records of 64 adults with fibromyalgia prescribed naltrexone 3 to 4.5 mg.\n"
+            "RESULTS: After six months, mean pain scores had fallen from 7.4 to 5.2 (p < 0.001), "
+            "and fatigue had lessened in most patients.")
+    assert _outcomes(text) == {"pain_intensity": {"direction": "improved", "comparison": "within_group"},
+                               "fatigue": {"direction": "improved", "comparison": "within_group"}}
+
+
+def test_a_case_report_gives_its_change_as_within_group():
+    text = ("Resolution of fibromyalgia pain with low-dose naltrexone: a case report\n"
+            "A 39-year-old woman with a ten-year history of fibromyalgia began naltrexone 1.5 mg nightly, "
+            "increased to 4.5 mg. Over four months her pain fell from 8/10 to 3/10 and her sleep improved. "
+            "She reported vivid dreams in the first week, and no adverse events led her to stop.")
+    outcomes = _outcomes(text)
+    assert outcomes["pain_intensity"] == {"direction": "improved", "comparison": "within_group"}
+    assert outcomes["sleep"] == {"direction": "improved", "comparison": "within_group"}
+    assert "direction" not in outcomes["adverse_events"]  # adverse events have no baseline to change from
+
+
+def test_a_case_report_of_worsening_after_stopping_reads_worse():
+    text = ("Pain flare after stopping low-dose naltrexone: a case report\n"
+            "A woman stable on LDN 4.5 mg for a year ran out of it; within a week her widespread pain worsened.")
+    assert _outcomes(text)["pain_intensity"] == {"direction": "worse", "comparison": "within_group"}
+
+
+def test_the_intervention_is_the_drug_the_paper_studies_not_assumed_to_be_naltrexone():
+    text = ("Duloxetine in patients with fibromyalgia: a 12-week randomised, double-blind, placebo-controlled trial\n"
+            "METHODS: Adults with fibromyalgia were randomised to duloxetine 60 mg once daily, duloxetine 60 mg "
+            "twice daily or placebo.\n"
+            "RESULTS: Against placebo, both duloxetine-treated arms improved significantly more (P < 0.001) on the "
+            "Brief Pain Inventory average pain score.")
+    pain = _outcomes(text)["pain_intensity"]
+    assert (pain["direction"], pain["comparison"]) == ("improved", "between_groups")
+
+
+@pytest.mark.parametrize("title, intervention, comparator", [
+    ("Pregabalin for the management of fibromyalgia: a randomised controlled trial", "pregabalin", "placebo"),
+    ("Aerobic exercise training for women with fibromyalgia: a randomised controlled trial",
+     "aerobic exercise training", None),
+    ("Low-dose naltrexone versus duloxetine in fibromyalgia: a pilot trial", "low-dose naltrexone", "duloxetine"),
+    ("A randomised controlled trial of balneotherapy in fibromyalgia", "balneotherapy", None),
+])
+def test_what_the_paper_studies_comes_from_its_title(title, intervention, comparator):
+    text = title + "\nRESULTS: " + ("Pain fell more than with placebo (p = 0.01)." if comparator == "placebo"
+                                    else "Pain fell (p = 0.01).")
+    arms = tagger.studied_arms(tagger.RULES.layout.sentences(paper_from_text(text)))
+    assert (arms.intervention, arms.comparator) == (intervention, comparator)
+
+
+def test_the_intervention_is_read_from_the_methods_when_the_title_names_none():
+    text = ("Widespread pain in women: a randomised trial\nMETHODS: Women were randomised to pregabalin or "
+            "placebo for 8 weeks. Pregabalin was taken twice daily.\nRESULTS: Pain was lower with pregabalin.")
+    arms = tagger.studied_arms(tagger.RULES.layout.sentences(paper_from_text(text)))
+    assert (arms.intervention, arms.comparator) == ("pregabalin", "placebo")
+
+
+def test_other_drugs_and_exercise_are_read_as_the_studied_intervention():
+    pregabalin = ("Pregabalin for the management of fibromyalgia: a randomised controlled trial\n"
+                  "RESULTS: Pregabalin 450 mg/day reduced pain scores significantly more than placebo (p < 0.001).")
+    exercise = ("Aerobic exercise training for women with fibromyalgia: a randomised controlled trial\n"
+                "RESULTS: Compared with usual care, the exercise group had less pain (p = 0.02), while fatigue did "
+                "not differ between groups (p = 0.40).")
+    assert _directions(pregabalin) == {"pain_intensity": "improved"}
+    assert _directions(exercise) == {"pain_intensity": "improved", "fatigue": "no_difference"}
+
+
+def test_an_outcome_the_effect_is_independent_of_gets_no_direction():
+    text = RCT + ("RESULTS: Pain was significantly lower during LDN than during placebo (p = 0.01). "
+                  "The reduction in pain with LDN (p = 0.008) was independent of its effect on mood.")
+    assert _directions(text) == {"pain_intensity": "improved", "mood": None}
+
+
+def test_an_association_or_a_baseline_description_gives_no_direction():
+    association = RCT + "RESULTS: Improvement in pain was associated with better sleep (r = 0.42, p = 0.01)."
+    baseline = RCT + "RESULTS: Fatigue scores were similar at baseline in the two groups (p = 0.62)."
+    assert _directions(association) == {"pain_intensity": None, "sleep": None}
+    assert _directions(baseline) == {"fatigue": None}
