@@ -1,33 +1,16 @@
 """A stored paper's abstract as sentences, for the readers that run after tagging
 (primary_outcome.py, candidates.py): split into sections and sentences exactly as the tagger
-splits them (harvest/tag.py), each sentence knowing whether its section may state results.
+splits them (harvest/sentences.py), each sentence knowing whether its section may state results.
 """
 
-from dataclasses import dataclass
-
-from . import store, tag
-
-
-@dataclass(frozen=True)
-class AbstractSentence:
-    section: str
-    text: str
-    background: bool  # earlier work, not this paper
-    results: bool  # may state this paper's results (not background, aims or methods)
+from . import store
+from .sentences import LAYOUT, split_inline_sections
 
 
 def sentences(sections):
-    """The sentences of abstract sections [{"label", "text"}], inline labels split out."""
-    found = []
-    for section in tag.split_inline_sections(sections):
-        label = section.get("label") or "abstract"
-        key = label.upper()
-        background = key in tag.RULES.background_labels
-        results = not background and key not in tag.RULES.not_results_labels
-        text = section.get("text") or ""
-        found += [AbstractSentence(label, text[start:end], background, results)
-                  for start, end in tag.split_sentences(text)]
-    return found
+    """The sentences of abstract sections [{"label", "text"}], inline labels split out, as the
+    tagger lays them out (sentences.Sentence: section, text, background, results...)."""
+    return LAYOUT.sentences({"sections": split_inline_sections(sections)})
 
 
 def stored_sentences(db, key):

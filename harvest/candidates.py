@@ -68,7 +68,7 @@ CI = re.compile(
     rf"(?:95\s*%\s*)?(?:\bCI\b|confidence\s+intervals?)(?:\s*[\])])?\s*[:=,]?\s*(?:of\s+)?[(\[]?\s*"
     rf"(?P<lo>{DECIMAL})\s*(?:to|,|;|–|—|-|and)\s*(?P<hi>{DECIMAL})", re.I)
 BRACKETED = re.compile(rf"[\s,]*[(\[]\s*(?P<lo>{DECIMAL})\s*(?:to|–|—|-|,)\s*(?P<hi>{DECIMAL})\s*[)\];,]", re.I)
-P_VALUE = tag.RULES.reader_cues.p_value
+P_VALUE = findings.default_cues().p_value
 
 # Arm figures.
 # "41/49 (84%)", "41 of 49 (84%)", "41 (84%) of 49", "41 (84%)"
