@@ -21,8 +21,8 @@ def stored_sentences(db, key):
 def papers_with_abstracts(db, where="1"):
     """Keys of papers that have abstract sections and meet `where` (SQL on paper_facets f)."""
     return [row[0] for row in db.execute(
-        f"select f.pmid from paper_facets f where {where} "
-        "and exists (select 1 from abstract_sections s where s.pmid = f.pmid) order by f.pmid")]
+        f"select f.paper_id from paper_facets f where {where} "
+        "and exists (select 1 from abstract_sections s where s.paper_id = f.paper_id) order by f.paper_id")]
 
 
 def replace_rows(db, table, rows_by_paper, where="1"):
@@ -32,13 +32,13 @@ def replace_rows(db, table, rows_by_paper, where="1"):
     order = ", ".join(pk) if isinstance(pk, tuple) else pk
     current = {}
     for row in db.query(f"select * from {table} where {where} order by {order}"):
-        current.setdefault(row["pmid"], []).append(row)
+        current.setdefault(row["paper_id"], []).append(row)
     with db.conn:
         for key in current.keys() - rows_by_paper.keys():
-            db.execute(f"delete from {table} where pmid = ? and {where}", [key])
+            db.execute(f"delete from {table} where paper_id = ? and {where}", [key])
         for key, rows in rows_by_paper.items():
             if current.get(key) == rows:
                 continue
-            db.execute(f"delete from {table} where pmid = ? and {where}", [key])
+            db.execute(f"delete from {table} where paper_id = ? and {where}", [key])
             if rows:
                 db[table].insert_all(rows, pk=pk)

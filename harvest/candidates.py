@@ -31,17 +31,17 @@ NUMBER_COLUMNS = ["estimate", "ci_low", "ci_high", "p_value"] + [
 TABLES = {
     TABLE: (
         {
-            "candidate_id": str, "pmid": str, "position": int, "outcome": str, "measure": str,
+            "candidate_id": str, "paper_id": str, "position": int, "outcome": str, "measure": str,
             "estimate": float, "ci_low": float, "ci_high": float, "p_value": float, "p_value_text": str,
             "mean_ldn": float, "sd_ldn": float, "n_ldn": int, "events_ldn": int,
             "mean_comparator": float, "sd_comparator": float, "n_comparator": int,
             "events_comparator": int, "section": str, "sentence": str,
         },
         "candidate_id",
-        {"pmid": ("papers", "pmid")},
+        {"paper_id": ("papers", "paper_id")},
     ),
 }
-store.register(tables=TABLES, indexes={TABLE: [["pmid"]]})
+store.register(tables=TABLES, indexes={TABLE: [["paper_id"]]})
 
 # A signed decimal as abstracts write it: "-0.34", "−0.34" (minus sign), "–0.34" (en dash as a
 # minus, only where no digit precedes it), "0·27" (Lancet style), "1,586.01"; never glued to a
@@ -317,7 +317,7 @@ def refresh(db):
     for key in abstracts.papers_with_abstracts(db, "f.publication_role = 'results'"):
         rows = read_abstract(abstracts.stored_sentences(db, key))
         wanted[key] = [
-            {"candidate_id": f"{key}#{position}", "pmid": key, "position": position, **_typed(row)}
+            {"candidate_id": f"{key}#{position}", "paper_id": key, "position": position, **_typed(row)}
             for position, row in enumerate(rows, 1)
         ]
     abstracts.replace_rows(db, TABLE, {k: v for k, v in wanted.items() if v})

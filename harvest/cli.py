@@ -16,7 +16,7 @@ from .dois import read_doi_lines
 
 DEFAULT_SOURCES = Path(__file__).parent / "sources.yml"
 HANDLED = (fetch.EutilsError, http.HttpError, curate.CurationError, parse.ParseError, synthesis.SynthesisError,
-           OSError, yaml.YAMLError)
+           store.ShapeError, OSError, yaml.YAMLError)
 
 def db_option(help_text):
     return click.option("--db", "db_path", default="kb.db", show_default=True,
@@ -220,7 +220,7 @@ def pool(db_path, input_csv, outcome, method, hartung_knapp, exclude, as_json):
             if not Path(db_path).exists():
                 raise click.ClickException(f"{db_path}: no such database")
             result = evidence.pool_outcome(store.open_readonly(db_path), outcome, method, hartung_knapp, exclude)
-    except (synthesis.SynthesisError, OSError, UnicodeDecodeError) as error:
+    except (synthesis.SynthesisError, store.ShapeError, OSError, UnicodeDecodeError) as error:
         raise click.ClickException(str(error))
     click.echo(json.dumps(result, indent=2, ensure_ascii=False) if as_json else synthesis.format_report(result))
 

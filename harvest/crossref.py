@@ -118,7 +118,7 @@ def work_metadata(work):
         for i, a in enumerate(work.get("author") or [], 1)
     ]
     return {
-        "pmid": "doi:" + work["DOI"].lower(), "doi": work["DOI"].lower(), "title": title,
+        "paper_id": "doi:" + work["DOI"].lower(), "doi": work["DOI"].lower(), "title": title,
         "title_html": None, "abstract": None, "journal": journal, "journal_iso": journal,
         "volume": work.get("volume"), "issue": work.get("issue"), "pages": work.get("page"),
         "year": year, "authors": authors, "publication_types": [], "mesh": [],

@@ -1,6 +1,6 @@
 """Curated evidence: load `harvest/curated/*.yml`, validate it, and store it in kb.db.
 
-A curated publication becomes a paper (keyed as `paper_key` says) when
+A curated publication becomes a paper (its `paper_id` as `paper_key` says) when
 no PubMed record has been harvested for it; where one has, PubMed's fields win
 and the curated facts stay in `curated_entries`, where the `conflicts` view
 compares them. Curated facts also become tags with source 'curated'.
@@ -166,9 +166,9 @@ def save_curated(db, entries):
             db.execute(f"delete from {table}")
         db.execute("delete from links where origin = 'curated'")
         db.execute("delete from registry_ids where origin = 'curated'")
-        harvested = {row[0] for row in db.execute("select pmid from papers where source = 'pubmed'")}
+        harvested = {row[0] for row in db.execute("select paper_id from papers where source = 'pubmed'")}
         stale = [
-            row[0] for row in db.execute("select pmid from papers where source = 'curated'")
+            row[0] for row in db.execute("select paper_id from papers where source = 'curated'")
         ]
         wanted = {paper_key(e) for e in entries if e["type"] == "publication"}
         for key in stale:
@@ -185,9 +185,9 @@ def save_curated(db, entries):
             store.save_tags(db, key, curated_tags(entry), "curated")
             for registry_id in _registry_ids(entry):
                 db["registry_ids"].upsert(
-                    {"pmid": key, "registry_id": registry_id, "registry": _registry_name(registry_id),
+                    {"paper_id": key, "registry_id": registry_id, "registry": _registry_name(registry_id),
                      "origin": "curated"},
-                    pk=("pmid", "registry_id"),
+                    pk=("paper_id", "registry_id"),
                 )
         db["sources"].insert_all(
             [
@@ -213,14 +213,15 @@ def _save_link(db, from_key, relation, to_key):
 
 def _delete_paper(db, key):
     for table in store.CHILD_TABLES + ["tags", "tag_state", "registry_ids"]:
-        db.execute(f"delete from {table} where pmid = ?", [key])
-    db.execute("delete from papers where pmid = ?", [key])
+        db.execute(f"delete from {table} where paper_id = ?", [key])
+    db.execute("delete from papers where paper_id = ?", [key])
 
 
 def _paper_record(entry):
     """A curated publication in the parsed-record shape `store.save_paper` takes."""
     return {
-        "pmid": paper_key(entry),
+        "paper_id": paper_key(entry),
+        "pmid": str(entry["pmid"]) if entry.get("pmid") else None,
         "doi": str(entry["doi"]).lower() if entry.get("doi") else None,
         "pmcid": entry.get("pmcid"),
         "title": entry.get("title"),
@@ -255,7 +256,7 @@ def _text(value):
 def _entry_row(entry, key):
     dose = entry.get("dose") or {}
     return {
-        "key": entry["key"], "pmid": key, "type": entry["type"],
+        "key": entry["key"], "paper_id": key, "type": entry["type"],
         "doi": str(entry["doi"]).lower() if entry.get("doi") else None,
         "pmcid": entry.get("pmcid"), "title": entry.get("title"),
         "authors": ", ".join(entry.get("authors") or []) or None, "year": entry.get("year"),
@@ -351,7 +352,7 @@ def _number(value):
 def summary_sections(db, key):
     """For a paper with no abstract, our own-words curated summary is what the tagger reads."""
     row = db.execute(
-        "select primary_outcome, result from curated_entries where pmid = ?", [key]
+        "select primary_outcome, result from curated_entries where paper_id = ?", [key]
     ).fetchone()
     if not row:
         return []
@@ -403,7 +404,7 @@ def save_registry_facts(db, entries):
         for e in entries if e["type"] == "trial"
     ], pk="registry_id")
     db["published_outcomes"].insert_all([
-        {"pmid": paper_key(e), "key": e["key"],
+        {"paper_id": paper_key(e), "key": e["key"],
          "primary_outcome_values": json.dumps(e["primary_outcome_values"]), "source": "curated"}
         for e in entries if e["type"] == "publication" and e.get("primary_outcome_values")
-    ], pk="pmid")
+    ], pk="paper_id")

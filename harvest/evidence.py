@@ -57,7 +57,7 @@ PAIN = "pain_intensity"
 TABLES = {
     "effects": (
         {
-            "effect_id": str, "key": str, "pmid": str, "trial_key": str, "outcome": str,
+            "effect_id": str, "key": str, "paper_id": str, "trial_key": str, "outcome": str,
             "timepoint_weeks": float, "contrast": str, "instrument": str, "measure": str,
             "estimate": float, "ci_low": float, "ci_high": float, "p_value": float,
             "p_value_text": str, "n_ldn": int, "n_comparator": int, "mean_ldn": float,
@@ -73,17 +73,17 @@ TABLES = {
             "not_poolable_reason": str,
         },
         "effect_id",
-        {"pmid": ("papers", "pmid")},
+        {"paper_id": ("papers", "paper_id")},
     ),
     "risk_of_bias": (
-        {"key": str, "pmid": str, "domain": str, "judgement": str, "reason": str, "source": str,
+        {"key": str, "paper_id": str, "domain": str, "judgement": str, "reason": str, "source": str,
          "checked": str},
         ("key", "domain"),
-        {"pmid": ("papers", "pmid")},
+        {"paper_id": ("papers", "paper_id")},
     ),
     "meta_analyses": (
         {
-            "key": str, "position": int, "pmid": str, "year": int, "search_date": str,
+            "key": str, "position": int, "paper_id": str, "year": int, "search_date": str,
             "included": str, "included_verified": int, "included_text": str, "conclusion": str,
             "outcome": str, "label": str, "measure": str, "k": int, "n": int, "estimate": float,
             "ci_low": float, "ci_high": float, "i2": float, "p_value": float, "p_value_text": str,
@@ -91,7 +91,7 @@ TABLES = {
             "checked": str, "later": str,
         },
         ("key", "position"),
-        {"pmid": ("papers", "pmid")},
+        {"paper_id": ("papers", "paper_id")},
     ),
     "pooled_estimates": (
         {
@@ -104,7 +104,7 @@ TABLES = {
         {},
     ),
     "pooled_studies": (
-        {"outcome": str, "method": str, "effect_id": str, "study": str, "key": str, "pmid": str,
+        {"outcome": str, "method": str, "effect_id": str, "study": str, "key": str, "paper_id": str,
          "year": int, "smd": float, "smd_se": float, "ci_low": float, "ci_high": float,
          "weight": float, "patients": int, "source": str},
         ("outcome", "method", "effect_id"),
@@ -321,7 +321,7 @@ def _effect_rows(entry, key, trial_ids):
             converted = synthesis.to_smd(effect, crossover=crossover)
         variance = converted.get("smd_variance")
         rows.append({
-            "effect_id": f"{entry['key']}#{index}", "key": entry["key"], "pmid": key,
+            "effect_id": f"{entry['key']}#{index}", "key": entry["key"], "paper_id": key,
             "trial_key": str(trial_key), "outcome": effect["outcome"],
             **{f: effect.get(f) for f in NUMBER_FIELDS + COUNT_FIELDS + TEXT_FIELDS},
             "measure": effect["measure"], "population": effect.get("population"),
@@ -355,7 +355,7 @@ def _rob_rows(entry, key):
     for domain in ROB_DOMAINS:
         item = given.get(domain, {})
         rows.append({
-            "key": entry["key"], "pmid": key, "domain": domain,
+            "key": entry["key"], "paper_id": key, "domain": domain,
             "judgement": _stored_judgement(item.get("judgement")), "reason": item.get("reason"),
             "source": item.get("source"), "checked": str(item["checked"]) if item.get("checked") else None,
         })
@@ -382,7 +382,7 @@ def _meta_rows(db, entry, key):
     meta = entry["meta_analysis"]
     later = _later_papers(db, key)
     shared = {
-        "key": entry["key"], "pmid": key, "year": entry.get("year"),
+        "key": entry["key"], "paper_id": key, "year": entry.get("year"),
         "search_date": str(meta["search_date"]) if meta.get("search_date") else None,
         "included": json.dumps(meta["included"]) if meta.get("included") else None,
         "included_verified": int(bool(meta.get("included"))), "included_text": meta.get("included_text"),
@@ -406,11 +406,11 @@ def _later_papers(db, key):
         [key, *LATER_RELATIONS],
     ).fetchall()
     rows += db.execute(
-        f"select ref_type, ref_pmid from comments_corrections where pmid = ? and ref_pmid is not null "
+        f"select ref_type, ref_pmid from comments_corrections where paper_id = ? and ref_pmid is not null "
         f"and ref_type in ({', '.join('?' * len(PUBMED_LATER))}) order by ref_pmid",
         [key, *PUBMED_LATER],
     ).fetchall()
-    return [{"relation": relation, "pmid": other} for relation, other in rows]
+    return [{"relation": relation, "paper_id": other} for relation, other in rows]
 
 
 def _poolable_outcomes(db):
@@ -426,7 +426,7 @@ def retracted_papers(db):
     """Paper keys whose integrity status is `retracted`, when kb.db has `integrity_status`."""
     if not (db["integrity_status"].exists() or "integrity_status" in db.view_names()):
         return set()
-    return {row[0] for row in db.execute("select pmid from integrity_status where status = 'retracted'")}
+    return {row[0] for row in db.execute("select paper_id from integrity_status where status = 'retracted'")}
 
 
 def studies_for(db, outcome, exclude=()):
@@ -439,7 +439,7 @@ def studies_for(db, outcome, exclude=()):
     for row in outcome_rows(db, outcome):
         if row["key"] in exclude or row["effect_id"] in exclude or row["trial_key"] in exclude:
             excluded.append({"effect_id": row["effect_id"], "reason": "excluded on request"})
-        elif row["pmid"] in retracted:
+        elif row["paper_id"] in retracted:
             excluded.append({"effect_id": row["effect_id"], "reason": "paper retracted"})
         elif not row["poolable"]:
             excluded.append({"effect_id": row["effect_id"], "reason": row["not_poolable_reason"]})
@@ -460,7 +460,8 @@ def studies_for(db, outcome, exclude=()):
         studies.append({
             "study": label, "yi": math.log(row["rr"]) if dichotomous else row["smd"],
             "vi": (row["log_rr_se"] if dichotomous else row["smd_se"]) ** 2, "year": row["year"],
-            "effect_id": row["effect_id"], "key": row["key"], "pmid": row["pmid"], "trial_key": row["trial_key"],
+            "effect_id": row["effect_id"], "key": row["key"], "paper_id": row["paper_id"],
+            "trial_key": row["trial_key"],
             "source": row["source"], "patients": _patients(row), "comparator": row["comparator"],
             "population": row["studied"], "crossover": row["crossover"],
             **{f: row[f] for f in ("events_ldn", "n_ldn", "events_comparator", "n_comparator")},
@@ -473,7 +474,7 @@ def outcome_rows(db, outcome):
     rows = db.query(
         "select e.*, coalesce(c.year, p.year) as year, c.authors, p.first_author, "
         "c.comparator, c.population as studied from effects e "
-        "left join curated_entries c on c.key = e.key left join papers p on p.pmid = e.pmid "
+        "left join curated_entries c on c.key = e.key left join papers p on p.paper_id = e.paper_id "
         "where e.outcome = ? order by e.effect_id",
         [outcome],
     )
@@ -510,7 +511,7 @@ RESULTS_DUE = {"completed", "terminated", "unknown", "unknown status", "suspende
 
 def trial_reports(db):
     """Every curated report of a randomised trial's results (not protocols or secondary
-    analyses), one dict per paper: key, pmid, trial_key, label, year, design, dose, comparator,
+    analyses), one dict per paper: key, paper_id, trial_key, label, year, design, dose, comparator,
     population, outcomes, n_randomized, and why its results are never pooled (None when they
     may be: randomised, low-dose)."""
     if not db["curated_entries"].exists():
@@ -518,15 +519,15 @@ def trial_reports(db):
     trial_of = dict(db.execute("select from_key, to_key from links where relation = 'reports_trial'").fetchall())
     reports = []
     for row in db.query(
-            "select c.*, p.first_author from curated_entries c left join papers p on p.pmid = c.pmid "
+            "select c.*, p.first_author from curated_entries c left join papers p on p.paper_id = c.paper_id "
             "where c.type = 'publication' order by coalesce(c.year, 9999), c.key"):
         design = json.loads(row["design"] or "[]")
         if not is_judged_rct({"design": design}):
             continue
         registry_ids = json.loads(row["registry_ids"] or "[]")
         reports.append({
-            "key": row["key"], "pmid": row["pmid"],
-            "trial_key": trial_of.get(row["pmid"]) or (registry_ids or [row["key"]])[0],
+            "key": row["key"], "paper_id": row["paper_id"],
+            "trial_key": trial_of.get(row["paper_id"]) or (registry_ids or [row["key"]])[0],
             "label": study_label(row["first_author"], row["authors"], row["key"], row["year"]),
             "year": row["year"], "design": design, "dose_max_mg_per_day": row["dose_max_mg_per_day"],
             "comparator": row["comparator"], "population": row["population"],
@@ -645,7 +646,7 @@ def save_pooled(db, outcome, method):
     }, pk=("outcome", "method"))
     z = synthesis.Z95
     db["pooled_studies"].insert_all([
-        {**where, "effect_id": s["effect_id"], "study": s["study"], "key": s["key"], "pmid": s["pmid"],
+        {**where, "effect_id": s["effect_id"], "study": s["study"], "key": s["key"], "paper_id": s["paper_id"],
          "year": s["year"], "smd": s["yi"], "smd_se": s["se"], "ci_low": s["yi"] - z * s["se"],
          "ci_high": s["yi"] + z * s["se"], "weight": s["weight"], "patients": s["patients"],
          "source": s["source"]}

@@ -62,8 +62,8 @@ def build(db):
 # --- links and numbers --------------------------------------------------------------------
 
 
-def paper_href(pmid):
-    return row_href("papers", pmid)
+def paper_href(paper_id):
+    return row_href("papers", paper_id)
 
 
 def interval(estimate, low, high, places=2):
@@ -134,17 +134,18 @@ def _not_counted(db):
     reasons = {evidence.NOT_RANDOMISED: "not randomised", evidence.DOSE_NOT_VERIFIED: "dose not verified"}
     shown = []
     for row in db.query(
-            "select distinct e.key, e.pmid, e.not_poolable_reason, c.year, c.authors, c.dose_max_mg_per_day, "
+            "select distinct e.key, e.paper_id, e.not_poolable_reason, c.year, c.authors, c.dose_max_mg_per_day, "
             "p.first_author from effects e left join curated_entries c on c.key = e.key "
-            "left join papers p on p.pmid = e.pmid where e.not_poolable_reason in (?, ?, ?) order by c.year, e.key",
+            "left join papers p on p.paper_id = e.paper_id where e.not_poolable_reason in (?, ?, ?) "
+            "order by c.year, e.key",
             [evidence.NOT_RANDOMISED, evidence.NOT_LOW_DOSE, evidence.DOSE_NOT_VERIFIED]):
         why = reasons.get(row["not_poolable_reason"]) or f"naltrexone {row['dose_max_mg_per_day']:g} mg, not low-dose"
         shown.append({"label": evidence.study_label(row["first_author"], row["authors"], row["key"], row["year"]),
-                      "href": paper_href(row["pmid"]), "why": why})
+                      "href": paper_href(row["paper_id"]), "why": why})
     keys = {item["href"] for item in shown}
     for report in evidence.trial_reports(db):  # trials of another dose with no effects rows
-        if report["not_pooled"] == evidence.NOT_LOW_DOSE and paper_href(report["pmid"]) not in keys:
-            shown.append({"label": report["label"], "href": paper_href(report["pmid"]),
+        if report["not_pooled"] == evidence.NOT_LOW_DOSE and paper_href(report["paper_id"]) not in keys:
+            shown.append({"label": report["label"], "href": paper_href(report["paper_id"]),
                           "why": f"naltrexone {report['dose_max_mg_per_day']:g} mg, not low-dose"})
     return shown
 
@@ -158,14 +159,14 @@ with ranked as (
            order by e.is_primary desc, e.population = 'itt' desc, e.timepoint_weeks desc, e.effect_id) as rank
   from effects e where e.outcome = :outcome and e.measure not in ('responders', 'rr', 'or', 'irr', 'rd')
 )
-select r.effect_id, r.key, r.pmid, r.measure, r.estimate, r.ci_low, r.ci_high, r.p_value, r.favours, r.poolable,
+select r.effect_id, r.key, r.paper_id, r.measure, r.estimate, r.ci_low, r.ci_high, r.p_value, r.favours, r.poolable,
        r.not_poolable_reason, r.crossover, r.source,
        coalesce(case when r.crossover then r.n_ldn else r.n_ldn + r.n_comparator end,
                 c.n_analysed, c.n_randomized) as patients,
        coalesce(c.year, p.year) as year, c.authors, p.first_author
 from ranked r
 left join curated_entries c on c.key = r.key
-left join papers p on p.pmid = r.pmid
+left join papers p on p.paper_id = r.paper_id
 where r.rank = 1
 order by coalesce(c.year, p.year) is null, coalesce(c.year, p.year), r.key
 """
@@ -184,13 +185,13 @@ def _published(db):
     published = list(db.query("""
         select m.*, p.citation,
                coalesce(p.first_author, substr(c.authors, 1, instr(c.authors || ',', ',') - 1)) as first_author
-        from meta_analyses m left join papers p on p.pmid = m.pmid left join curated_entries c on c.key = m.key
+        from meta_analyses m left join papers p on p.paper_id = m.paper_id left join curated_entries c on c.key = m.key
         where m.outcome = ? and m.estimate is not null order by m.year, m.key, m.position""", [PAIN]))
     for item in published:
         item["measure_label"] = label("measure", item["measure"])
         item["first_author"] = (item["first_author"] or item["key"].split("-")[0].capitalize()).rsplit(" ", 1)[0]
         item["href"] = row_href("meta_analyses", item["key"], item["position"])
-        item["paper_href"] = paper_href(item["pmid"])
+        item["paper_href"] = paper_href(item["paper_id"])
         item["shown"] = interval(item["estimate"], item["ci_low"], item["ci_high"]) if item["ci_low"] is not None \
             else number(item["estimate"])
         item["i2_shown"] = "not reported" if item["i2"] is None else f"{item['i2']:.0f}%"
@@ -206,8 +207,8 @@ def _robustness_line(db):
 def _analysis_words(analysis, db):
     if analysis.startswith("leave_one_out:"):
         effect_id = analysis.split(":", 1)[1]
-        row = _one(db, "select e.key, e.pmid, c.year, c.authors, p.first_author from effects e left join "
-                       "curated_entries c on c.key = e.key left join papers p on p.pmid = e.pmid "
+        row = _one(db, "select e.key, e.paper_id, c.year, c.authors, p.first_author from effects e left join "
+                       "curated_entries c on c.key = e.key left join papers p on p.paper_id = e.paper_id "
                        "where e.effect_id = ?", [effect_id])
         who = evidence.study_label(row["first_author"], row["authors"], row["key"], row["year"]) if row else effect_id
         return f"leaving out {who}"
@@ -246,7 +247,8 @@ def _studies(db, effect_ids):
     studies = []
     for effect_id in effect_ids:
         row = _one(db, "select e.key, c.year, c.authors, p.first_author from effects e left join curated_entries c "
-                       "on c.key = e.key left join papers p on p.pmid = e.pmid where e.effect_id = ?", [effect_id])
+                       "on c.key = e.key left join papers p on p.paper_id = e.paper_id "
+                       "where e.effect_id = ?", [effect_id])
         studies.append({"effect_id": effect_id,
                         "study": evidence.study_label(row["first_author"], row["authors"], row["key"], row["year"])})
     return studies

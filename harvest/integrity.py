@@ -151,12 +151,12 @@ def link_notices(db):
             store.save_paper(db, crossref.work_metadata(json.loads(row[0])), source="crossref")
     # A Crossref-only paper later found in PubMed is the same paper: keep the PubMed one.
     for (key,) in db.execute(
-            "select c.pmid from papers c where c.source = 'crossref' and exists "
+            "select c.paper_id from papers c where c.source = 'crossref' and exists "
             "(select 1 from papers p where p.source = 'pubmed' and lower(p.doi) = lower(c.doi))").fetchall():
         curate._delete_paper(db, key)
     keys = {doi: key for doi, key in db.execute(
-        "select lower(doi), pmid from papers where doi is not null "
-        "order by (pmid glob '[0-9]*') asc")}  # a PubMed key wins over doi: keys for the same DOI
+        "select lower(doi), paper_id from papers where doi is not null "
+        "order by pmid is not null asc")}  # a PubMed key wins over doi: keys for the same DOI
     wanted = set()
     for notice, target, relation, source in db.execute(
             "select notice_doi, target_doi, relation, source from notices").fetchall():

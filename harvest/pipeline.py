@@ -169,7 +169,7 @@ def save_fetched(db, xml, summary, accept=None):
         if accept and not accept(record):
             continue
         store.save_raw_record(db, record["pmid"], raw[record["pmid"]], record["date_revised"])
-        existed = db["papers"].count_where("pmid = ?", [record["pmid"]]) > 0
+        existed = db["papers"].count_where("paper_id = ?", [record["pmid"]]) > 0
         _, changed = store.save_paper(db, record)
         if changed:
             if existed:
@@ -284,14 +284,15 @@ def harvest_sources(db, client, sources, progress=None):
     curated PMIDs, then a refresh (changed records, new hits of the saved queries)."""
     texts = [item["doi"] if isinstance(item, dict) else item for item in sources.get("dois") or []]
     texts += [row[0] for row in db.execute(
-        "select doi from curated_entries where doi is not null and pmid not glob '[0-9]*'")]
+        "select c.doi from curated_entries c join papers p on p.paper_id = c.paper_id "
+        "where c.doi is not null and p.pmid is null")]
     inputs = [
         DOIInput(original=item.original, line=number, doi=item.doi, error=item.error)
         for number, text in enumerate(texts, 1)
         for item in read_doi_lines([str(text)])
     ]
     curated_pmids = [row[0] for row in db.execute(
-        "select pmid from curated_entries where pmid glob '[0-9]*'")]
+        "select p.pmid from curated_entries c join papers p on p.paper_id = c.paper_id where p.pmid is not null")]
     with measured(client) as summary:
         _harvest_dois(db, client, inputs, progress, summary)
         _refresh(db, client, sources.get("queries") or [], make_keep_rule(sources.get("keep")),
@@ -469,7 +470,8 @@ def missing_linked_notices(db):
     marks = ", ".join("?" for _ in FOLLOWED_LINKS)
     return [row[0] for row in db.execute(
         f"select distinct ref_pmid from comments_corrections where ref_type in ({marks}) "
-        "and ref_pmid is not null and ref_pmid not in (select pmid from papers)", FOLLOWED_LINKS)]
+        "and ref_pmid is not null and ref_pmid not in (select pmid from papers where pmid is not null)",
+        FOLLOWED_LINKS)]
 
 
 def judge_discoveries(xml, keep_rule):
@@ -499,20 +501,20 @@ def make_keep_rule(rule):
 
 def tag_papers(db):
     """Tag papers whose text or the tagger version changed since they were last tagged."""
-    for key in [row[0] for row in db.execute("select pmid from papers")]:
+    for key in [row[0] for row in db.execute("select paper_id from papers")]:
         text = store.paper_text_for_tagging(db, key)
         if not text["sections"]:
             text["sections"] = curate.summary_sections(db, key)
         digest = store.sha256(json.dumps(text, sort_keys=True))
         state = db.execute(
-            "select text_sha256, tagger_version from tag_state where pmid = ?", [key]
+            "select text_sha256, tagger_version from tag_state where paper_id = ?", [key]
         ).fetchone()
         if state == (digest, tag.TAGGER_VERSION):
             continue
         store.save_tags(db, key, tag.tag_paper(text), "auto", tag.TAGGER_VERSION)
         db["tag_state"].upsert(
-            {"pmid": key, "text_sha256": digest, "tagger_version": tag.TAGGER_VERSION,
-             "tagged_at": store.now()}, pk="pmid")
+            {"paper_id": key, "text_sha256": digest, "tagger_version": tag.TAGGER_VERSION,
+             "tagged_at": store.now()}, pk="paper_id")
     # What is read from abstracts beside the tags: primary outcomes and between-group numbers.
     primary_outcome.refresh(db)
     candidates.refresh(db)

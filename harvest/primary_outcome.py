@@ -18,7 +18,7 @@ PRIMARY = re.compile(
     r"(?:outcomes?|end[\s-]?points?|endpoints?|measures?|variables?)\b", re.I)
 SECONDARY = re.compile(r"\bsecondary\b", re.I)
 SOURCE = "machine-read"
-UNCURATED = "not exists (select 1 from curated_entries c where c.pmid = f.pmid)"
+UNCURATED = "not exists (select 1 from curated_entries c where c.paper_id = f.paper_id)"
 
 
 def read(sentences):
@@ -43,6 +43,6 @@ def refresh(db):
         found = read(abstracts.stored_sentences(db, key))
         if found:
             values, sentence = found
-            wanted[key] = [{"pmid": key, "key": None, "primary_outcome_values": json.dumps(values),
+            wanted[key] = [{"paper_id": key, "key": None, "primary_outcome_values": json.dumps(values),
                             "source": SOURCE, "evidence": sentence}]
     abstracts.replace_rows(db, "published_outcomes", wanted, where=f"source = '{SOURCE}'")

@@ -526,14 +526,13 @@ _RECORD_FIELDS = ("pmid", "doi", "title", "journal", "journal_iso", "volume", "i
 def record_from_kb(db, key):
     """A paper from kb.db in the form `compare` reads, or None."""
     row = db.execute(
-        f"select {', '.join(_RECORD_FIELDS)}, authors from papers where pmid = ?", [key]
+        f"select {', '.join(_RECORD_FIELDS)}, authors from papers where paper_id = ?", [key]
     ).fetchone()
     if not row:
         return None
     record = dict(zip(_RECORD_FIELDS, row))
-    names = [r[0] for r in db.execute("select name from authors where pmid = ? order by position", [key])]
+    names = [r[0] for r in db.execute("select name from authors where paper_id = ? order by position", [key])]
     record["authors"] = names or [n for n in (row[-1] or "").split(", ") if n]
-    record["pmid"] = key if key.isdigit() else None
     record["key"] = key
     return record
 
@@ -739,20 +738,20 @@ class KnowledgeBase:
         return getattr(self, f"by_{method}")(ref, journals)
 
     def by_pmid(self, ref, journals):
-        return self._keys("select pmid from papers where pmid = ?", [ref["pmid"]]) if ref["pmid"] else []
+        return self._keys("select paper_id from papers where pmid = ?", [ref["pmid"]]) if ref["pmid"] else []
 
     def by_doi(self, ref, journals):
         if not ref["doi"]:
             return []
         return self._keys(
-            "select pmid from papers where lower(doi) = ? or pmid = ?", [ref["doi"], f"doi:{ref['doi']}"]
+            "select paper_id from papers where lower(doi) = ? or paper_id = ?", [ref["doi"], f"doi:{ref['doi']}"]
         )
 
     def by_doi_repaired(self, ref, journals):
         if not ref["doi"]:
             return []
         return self._keys(
-            "select pmid from papers where substr(lower(doi), 1, length(?)) = ? and lower(doi) != ?",
+            "select paper_id from papers where substr(lower(doi), 1, length(?)) = ? and lower(doi) != ?",
             [ref["doi"], ref["doi"], ref["doi"]],
         )
 
@@ -761,7 +760,7 @@ class KnowledgeBase:
         first = first_page(ref["pages"])
         if not (ref["year"] and first):
             return []
-        rows = self.db.execute("select pmid, volume, pages from papers where year = ?", [ref["year"]])
+        rows = self.db.execute("select paper_id, volume, pages from papers where year = ?", [ref["year"]])
         return [
             key for key, volume, pages in rows
             if (first_page(pages) or "").lower() == first.lower()
@@ -776,7 +775,7 @@ class KnowledgeBase:
             return []  # a kb.db not yet shaped by ensure_db_shape has no search index
         query = "title : (" + " OR ".join(f'"{w}"' for w in words) + ")"
         return self._keys(
-            "select papers.pmid from papers_fts join papers on papers.rowid = papers_fts.rowid "
+            "select papers.paper_id from papers_fts join papers on papers.rowid = papers_fts.rowid "
             "where papers_fts match ? order by rank limit ?",
             [query, TITLE_CANDIDATES],
         )

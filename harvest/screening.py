@@ -285,11 +285,11 @@ def harvest_searches(db, saved_queries):
          "select l.pmid, min(l.resolved_at) from doi_lookups l join papers p on p.pmid = l.pmid group by l.pmid", ()),
         ("pubmed-linked-notices", "PubMed (E-utilities)", "harvest",
          "errata, retractions, comments and updates that PubMed links to papers in kb.db",
-         f"select p.pmid, p.first_seen from papers p where p.pmid in (select ref_pmid from comments_corrections "
+         f"select p.paper_id, p.first_seen from papers p where p.pmid in (select ref_pmid from comments_corrections "
          f"where ref_type in ({followed}))", FOLLOWED_LINKS),
         ("crossref-notices", "Crossref REST API", "crossref",
          "corrections, retractions, expressions of concern and comments Crossref records for DOIs in kb.db",
-         "select p.pmid, p.first_seen from papers p where p.source = 'crossref' or lower(p.doi) in "
+         "select p.paper_id, p.first_seen from papers p where p.source = 'crossref' or lower(p.doi) in "
          "(select lower(notice_doi) from notices)", ()),
         ("ctgov-records", "ClinicalTrials.gov (API v2)", "registry",
          "the study record of every NCT id named in kb.db",
@@ -305,13 +305,13 @@ def harvest_searches(db, saved_queries):
 
 def _records_in_kb(db):
     return {row[0] for row in db.execute(
-        "select pmid from papers union select registry_id from trials union select registry_id from ctgov_studies")}
+        "select paper_id from papers union select registry_id from trials union select registry_id from ctgov_studies")}
 
 
 def _titles(db):
     return {key: title for key, title in db.execute(
         "select registry_id, title from ctgov_studies union all select registry_id, title from trials "
-        "union all select pmid, title from papers") if title}
+        "union all select paper_id, title from papers") if title}
 
 
 def _record_url(record):

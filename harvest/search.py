@@ -21,13 +21,13 @@ SUMMARY_PARTS = ["population", "dose_text", "primary_outcome", "result", "note"]
 
 PARTS = f"""
 select
-    p.rowid as paper_rowid, p.pmid, p.title, p.abstract,
+    p.rowid as paper_rowid, p.paper_id, p.title, p.abstract,
     {", ".join("c." + part for part in SUMMARY_PARTS)},
     {labelled_values('design', 'f.design')} as designs,
     {labelled_values('outcome', 'f.outcome')} as outcomes
 from papers p
-join paper_facets f on f.pmid = p.pmid
-left join curated_entries c on c.pmid = p.pmid and c.type = 'publication'
+join paper_facets f on f.paper_id = p.paper_id
+left join curated_entries c on c.paper_id = p.paper_id and c.type = 'publication'
 """
 
 
@@ -38,7 +38,7 @@ def joined(separator, parts):
 def wanted_rows(db):
     for row in db.query(PARTS):
         yield {
-            "paper_rowid": row["paper_rowid"], "pmid": row["pmid"], "title": row["title"],
+            "paper_rowid": row["paper_rowid"], "paper_id": row["paper_id"], "title": row["title"],
             "abstract": row["abstract"],
             "summary": joined(" ", (row[part] for part in SUMMARY_PARTS)),
             "topics": joined("; ", (row["designs"], row["outcomes"])),

@@ -117,7 +117,7 @@ def _medians(db, outcome, studies):
     for row in sorted(evidence.outcome_rows(db, outcome), key=lambda r: (-r["is_primary"], r["effect_id"])):
         excluded = row["not_poolable_reason"] in (evidence.NOT_RANDOMISED, evidence.NOT_LOW_DOSE,
                                                   evidence.DOSE_NOT_VERIFIED)
-        if row["poolable"] or excluded or row["trial_key"] in used | seen or row["pmid"] in retracted:
+        if row["poolable"] or excluded or row["trial_key"] in used | seen or row["paper_id"] in retracted:
             continue
         seen.add(row["trial_key"])
         converted = synthesis.from_medians(evidence.effect_fields(row), bool(row["crossover"]))

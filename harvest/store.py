@@ -5,9 +5,13 @@ the shape never depends on the first record. `ensure_db_shape(db)` applies
 tables, indexes, full-text search and views idempotently; every command calls it.
 
 Paper key: every table that refers to a paper does so through a column named
-`pmid`. It holds the PubMed ID when the paper has one; for a curated paper with
-no PubMed record yet, `doi:` followed by the lower-case DOI, or, when even the
-DOI is unknown, `curated:` followed by the curated entry's key.
+`paper_id`, `papers.paper_id` being the key. It is the PubMed ID when the paper has one;
+for a curated paper with no PubMed record yet, `doi:` followed by the lower-case DOI, or,
+when even the DOI is unknown, `curated:` followed by the curated entry's key; for a
+notice known only to Crossref, `doi:` and its DOI. `papers.pmid` holds the PubMed ID alone
+(NULL when there is none), and every other column named `pmid` holds PubMed IDs too
+(`raw_records`, `doi_lookups`, `discoveries`, `reference_checks`), as `ref_pmid` does.
+A kb.db built before `paper_id` existed is migrated by `ensure_db_shape` (`PAPER_KEY_RENAMED`).
 """
 
 import hashlib
@@ -23,78 +27,78 @@ from .views import VIEWS
 TABLES = {
     "papers": (
         {
-            "pmid": str, "doi": str, "pmcid": str, "title": str, "title_html": str,
+            "paper_id": str, "pmid": str, "doi": str, "pmcid": str, "title": str, "title_html": str,
             "abstract": str, "journal": str, "journal_iso": str, "volume": str,
             "issue": str, "pages": str, "year": int, "pub_date": str, "language": str,
             "authors": str, "first_author": str, "citation": str,
             "publication_status": str, "date_revised": str, "source": str,
             "record_sha256": str, "first_seen": str, "updated_at": str,
         },
-        "pmid",
+        "paper_id",
         {},
     ),
     "abstract_sections": (
-        {"pmid": str, "position": int, "label": str, "nlm_category": str, "text": str, "html": str},
-        ("pmid", "position"),
-        {"pmid": ("papers", "pmid")},
+        {"paper_id": str, "position": int, "label": str, "nlm_category": str, "text": str, "html": str},
+        ("paper_id", "position"),
+        {"paper_id": ("papers", "paper_id")},
     ),
     "authors": (
         {
-            "pmid": str, "position": int, "name": str, "last_name": str, "fore_name": str,
+            "paper_id": str, "position": int, "name": str, "last_name": str, "fore_name": str,
             "initials": str, "collective_name": str, "orcid": str, "affiliations": str,
         },
-        ("pmid", "position"),
-        {"pmid": ("papers", "pmid")},
+        ("paper_id", "position"),
+        {"paper_id": ("papers", "paper_id")},
     ),
     "mesh_headings": (
         {
-            "pmid": str, "position": int, "descriptor": str, "descriptor_ui": str,
+            "paper_id": str, "position": int, "descriptor": str, "descriptor_ui": str,
             "major_topic": int, "qualifiers": str,
         },
-        ("pmid", "position"),
-        {"pmid": ("papers", "pmid")},
+        ("paper_id", "position"),
+        {"paper_id": ("papers", "paper_id")},
     ),
     "publication_types": (
-        {"pmid": str, "position": int, "name": str, "ui": str},
-        ("pmid", "position"),
-        {"pmid": ("papers", "pmid")},
+        {"paper_id": str, "position": int, "name": str, "ui": str},
+        ("paper_id", "position"),
+        {"paper_id": ("papers", "paper_id")},
     ),
     "keywords": (
-        {"pmid": str, "position": int, "keyword": str, "major_topic": int},
-        ("pmid", "position"),
-        {"pmid": ("papers", "pmid")},
+        {"paper_id": str, "position": int, "keyword": str, "major_topic": int},
+        ("paper_id", "position"),
+        {"paper_id": ("papers", "paper_id")},
     ),
     "registry_ids": (
-        {"pmid": str, "registry_id": str, "registry": str, "origin": str},
-        ("pmid", "registry_id"),
-        {"pmid": ("papers", "pmid")},
+        {"paper_id": str, "registry_id": str, "registry": str, "origin": str},
+        ("paper_id", "registry_id"),
+        {"paper_id": ("papers", "paper_id")},
     ),
     "grants": (
-        {"pmid": str, "position": int, "grant_id": str, "agency": str, "country": str},
-        ("pmid", "position"),
-        {"pmid": ("papers", "pmid")},
+        {"paper_id": str, "position": int, "grant_id": str, "agency": str, "country": str},
+        ("paper_id", "position"),
+        {"paper_id": ("papers", "paper_id")},
     ),
     "comments_corrections": (
-        {"pmid": str, "position": int, "ref_type": str, "ref_pmid": str, "ref_source": str},
-        ("pmid", "position"),
-        {"pmid": ("papers", "pmid")},
+        {"paper_id": str, "position": int, "ref_type": str, "ref_pmid": str, "ref_source": str},
+        ("paper_id", "position"),
+        {"paper_id": ("papers", "paper_id")},
     ),
     "history_dates": (
-        {"pmid": str, "status": str, "date": str},
-        ("pmid", "status"),
-        {"pmid": ("papers", "pmid")},
+        {"paper_id": str, "status": str, "date": str},
+        ("paper_id", "status"),
+        {"paper_id": ("papers", "paper_id")},
     ),
     "tags": (
         {
-            "pmid": str, "kind": str, "value": str, "detail": str, "evidence": str,
+            "paper_id": str, "kind": str, "value": str, "detail": str, "evidence": str,
             "section": str, "start": int, "end": int, "source": str, "tagger_version": str,
         },
         None,
-        {"pmid": ("papers", "pmid")},
+        {"paper_id": ("papers", "paper_id")},
     ),
     "tag_state": (
-        {"pmid": str, "text_sha256": str, "tagger_version": str, "tagged_at": str},
-        "pmid",
+        {"paper_id": str, "text_sha256": str, "tagger_version": str, "tagged_at": str},
+        "paper_id",
         {},
     ),
     "raw_records": (
@@ -137,10 +141,10 @@ TABLES = {
         {},
     ),
     # Curated evidence (harvest/curated/*.yml), loaded by curate.py. In `links`, keys are
-    # paper keys (the `pmid` column's values) or, for registered trials, registry ids.
+    # paper keys (`paper_id` values) or, for registered trials, registry ids.
     "curated_entries": (
         {
-            "key": str, "pmid": str, "type": str, "doi": str, "pmcid": str, "title": str,
+            "key": str, "paper_id": str, "type": str, "doi": str, "pmcid": str, "title": str,
             "authors": str, "year": int, "journal": str, "volume": str, "issue": str,
             "pages": str, "design": str, "population": str, "n_randomized": int,
             "n_enrolled": int, "n_analysed": int, "dose_text": str,
@@ -150,7 +154,7 @@ TABLES = {
             "registry_ids": str, "note": str, "checked": str,
         },
         "key",
-        {"pmid": ("papers", "pmid")},
+        {"paper_id": ("papers", "paper_id")},
     ),
     "trials": (
         {
@@ -176,7 +180,7 @@ TABLES = {
     ),
     # What full-text search reads (harvest/search.py), one row per paper, keyed by its rowid.
     "search_texts": (
-        {"paper_rowid": int, "pmid": str, "title": str, "abstract": str, "summary": str, "topics": str},
+        {"paper_rowid": int, "paper_id": str, "title": str, "abstract": str, "summary": str, "topics": str},
         "paper_rowid",
         {},
     ),
@@ -240,8 +244,8 @@ TABLES = {
     # A paper's primary outcome: curated (primary_outcome_values), else, for a paper no curator
     # has checked, machine-read from its primary-outcome sentence (harvest/primary_outcome.py).
     "published_outcomes": (
-        {"pmid": str, "key": str, "primary_outcome_values": str, "source": str, "evidence": str},
-        "pmid",
+        {"paper_id": str, "key": str, "primary_outcome_values": str, "source": str, "evidence": str},
+        "paper_id",
         {},
     ),
 }
@@ -250,12 +254,17 @@ TABLES = {
 # working notes, which never reach a page (the public text is `note`).
 RETIRED_COLUMNS = {"curated_entries": ["notes"], "trials": ["notes"]}
 
+# Earlier shapes called the paper key `pmid` in every table, papers included, though it held
+# doi: and curated: keys too. In an old kb.db, a table that now has `paper_id` gets its `pmid`
+# renamed, values kept; papers.pmid is then filled with the keys that are PubMed IDs.
+PAPER_KEY_RENAMED = ("pmid", "paper_id")
+
 FTS_CONFIG = {"papers": ["title", "abstract"], "search_texts": ["title", "abstract", "summary", "topics"]}
 
 # Link tables and tag lookups are filtered by paper; papers by the facets users ask for.
 INDEXES = {
-    "tags": [["pmid"], ["kind", "value"]],
-    "papers": [["doi"], ["year"], ["journal_iso"]],
+    "tags": [["paper_id"], ["kind", "value"]],
+    "papers": [["pmid"], ["doi"], ["year"], ["journal_iso"]],
     "registry_ids": [["registry_id"]],
     "comments_corrections": [["ref_pmid"]],
     "notices": [["target_doi"]],
@@ -271,6 +280,12 @@ CHILD_TABLES = [
 
 def now():
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def is_pmid(value):
+    """A PubMed ID: ASCII digits only (what `papers.pmid` may hold)."""
+    text = str(value)
+    return text.isascii() and text.isdigit()
 
 
 def sha256(data):
@@ -293,6 +308,7 @@ def ensure_db_shape(db):
     # kb.db can be downloaded whole: what is deleted (retired columns, replaced curated rows)
     # is overwritten with zeros rather than left readable in free pages.
     db.execute("pragma secure_delete = on")
+    _rename_paper_key(db)
     for name, (columns, pk, foreign_keys) in TABLES.items():
         table = db[name]
         if not table.exists():
@@ -325,6 +341,41 @@ def ensure_db_shape(db):
         if existing_views.get(name) != wanted:
             db.execute(f"DROP VIEW IF EXISTS {name}")
             db.execute(wanted)
+
+
+def _rename_paper_key(db):
+    """Migrate a kb.db whose tables still call the paper key `pmid` (see PAPER_KEY_RENAMED).
+
+    Every value is kept: columns are renamed in place (SQLite rewrites indexes, triggers and
+    foreign keys with them), so raw records, the harvest's record and every derived row survive,
+    and `kb build` rebuilds the derived tables as usual. Views are dropped first (a view naming
+    the old column would block the rename) and recreated by `ensure_db_shape`.
+    """
+    old, new = PAPER_KEY_RENAMED
+    stale = _old_paper_key_tables(db)
+    if not stale:
+        return
+    for view in db.view_names():
+        db.execute(f"drop view [{view}]")
+    for name in stale:
+        db.execute(f"alter table [{name}] rename column [{old}] to [{new}]")
+        db.execute(f"drop index if exists [idx_{name}_{old}]")  # recreated as idx_<table>_paper_id
+    if "papers" in stale:
+        db["papers"].add_column("pmid", str)
+        db.execute("update papers set pmid = paper_id where paper_id not glob '*[^0-9]*'")
+        # Put pmid beside the key, as a new kb.db has it. The copy keeps rowids (the search
+        # index's keys) but not triggers: the full-text index is dropped, and ensure_db_shape
+        # builds it again.
+        db["papers"].transform(column_order=[c for c in TABLES["papers"][0] if c in db["papers"].columns_dict])
+        db["papers_fts"].drop(ignore=True)
+
+
+def _old_paper_key_tables(db):
+    """The tables of `db` that still call the paper key `pmid`."""
+    old, new = PAPER_KEY_RENAMED
+    return [name for name, (columns, _, _) in TABLES.items()
+            if new in columns and db[name].exists() and old in db[name].columns_dict
+            and new not in db[name].columns_dict]
 
 
 def author_name(author):
@@ -370,13 +421,16 @@ def save_raw_record(db, pmid, xml, date_revised=None, fetched_at=None):
 def save_paper(db, record, source="pubmed"):
     """Upsert a parsed record and its child rows. Returns (key, changed).
 
+    The record's `paper_id` is its key; a PubMed record has none and is keyed by its `pmid`.
     A record whose content hash matches the stored one is not rewritten, so
     re-running a harvest or a build touches no rows.
     """
-    key = record["pmid"]
+    key = record.get("paper_id") or record["pmid"]
+    if record.get("pmid") is not None and not is_pmid(record["pmid"]):
+        raise ValueError(f"not a PubMed ID: {record['pmid']!r} (a paper's other keys go in paper_id)")
     digest = sha256(json.dumps(record, sort_keys=True, default=str))
     current = db.execute(
-        "select record_sha256, first_seen from papers where pmid = ?", [key]
+        "select record_sha256, first_seen from papers where paper_id = ?", [key]
     ).fetchone()
     if current and current[0] == digest:
         return key, False
@@ -385,7 +439,8 @@ def save_paper(db, record, source="pubmed"):
     paper = {column: record.get(column) for column in TABLES["papers"][0] if column in record}
     paper.update(
         {
-            "pmid": key,
+            "paper_id": key,
+            "pmid": record.get("pmid"),
             "authors": ", ".join(names) or None,
             "first_author": names[0] if names else None,
             "citation": format_citation(record, names),
@@ -396,10 +451,10 @@ def save_paper(db, record, source="pubmed"):
         }
     )
     with db.conn:
-        db["papers"].upsert(paper, pk="pmid")
+        db["papers"].upsert(paper, pk="paper_id")
         for table in CHILD_TABLES:
-            db.execute(f"delete from {table} where pmid = ?", [key])
-        db.execute("delete from registry_ids where pmid = ? and origin = 'databank'", [key])
+            db.execute(f"delete from {table} where paper_id = ?", [key])
+        db.execute("delete from registry_ids where paper_id = ? and origin = 'databank'", [key])
         _insert_children(db, key, record, names)
     return key, True
 
@@ -410,12 +465,12 @@ def _insert_children(db, key, record, names):
             db[table].insert_all(items, pk=TABLES[table][1])
 
     rows("abstract_sections", [
-        {"pmid": key, "position": i, **{k: s.get(k) for k in ("label", "nlm_category", "text", "html")}}
+        {"paper_id": key, "position": i, **{k: s.get(k) for k in ("label", "nlm_category", "text", "html")}}
         for i, s in enumerate(record.get("abstract_sections", []), 1)
     ])
     rows("authors", [
         {
-            "pmid": key, "position": a["position"], "name": name,
+            "paper_id": key, "position": a["position"], "name": name,
             **{k: a.get(k) for k in ("last_name", "fore_name", "initials", "collective_name", "orcid")},
             "affiliations": json.dumps(a.get("affiliations") or []),
         }
@@ -423,50 +478,50 @@ def _insert_children(db, key, record, names):
     ])
     rows("mesh_headings", [
         {
-            "pmid": key, "position": i, "descriptor": m["descriptor"], "descriptor_ui": m.get("ui"),
+            "paper_id": key, "position": i, "descriptor": m["descriptor"], "descriptor_ui": m.get("ui"),
             "major_topic": int(bool(m.get("major"))), "qualifiers": json.dumps(m.get("qualifiers") or []),
         }
         for i, m in enumerate(record.get("mesh", []), 1)
     ])
     rows("publication_types", [
-        {"pmid": key, "position": i, "name": t["name"], "ui": t.get("ui")}
+        {"paper_id": key, "position": i, "name": t["name"], "ui": t.get("ui")}
         for i, t in enumerate(record.get("publication_types", []), 1)
     ])
     rows("keywords", [
-        {"pmid": key, "position": i, "keyword": k["keyword"], "major_topic": int(bool(k.get("major")))}
+        {"paper_id": key, "position": i, "keyword": k["keyword"], "major_topic": int(bool(k.get("major")))}
         for i, k in enumerate(record.get("keywords", []), 1)
     ])
-    rows("grants", [{"pmid": key, "position": i, **g} for i, g in enumerate(record.get("grants", []), 1)])
+    rows("grants", [{"paper_id": key, "position": i, **g} for i, g in enumerate(record.get("grants", []), 1)])
     rows("comments_corrections", [
-        {"pmid": key, "position": i, **c} for i, c in enumerate(record.get("comments_corrections", []), 1)
+        {"paper_id": key, "position": i, **c} for i, c in enumerate(record.get("comments_corrections", []), 1)
     ])
     rows("history_dates", [
-        {"pmid": key, **h} for h in {h["status"]: h for h in record.get("history", [])}.values()
+        {"paper_id": key, **h} for h in {h["status"]: h for h in record.get("history", [])}.values()
     ])
     for registry in record.get("registry_ids", []):
         db["registry_ids"].upsert(
-            {"pmid": key, "registry_id": registry["accession"], "registry": registry["registry"],
+            {"paper_id": key, "registry_id": registry["accession"], "registry": registry["registry"],
              "origin": "databank"},
-            pk=("pmid", "registry_id"),
+            pk=("paper_id", "registry_id"),
         )
 
 
 def paper_text_for_tagging(db, key):
     """What the tagger reads for a stored paper: title, sections, publication types, MeSH."""
-    row = db.execute("select title from papers where pmid = ?", [key]).fetchone()
+    row = db.execute("select title from papers where paper_id = ?", [key]).fetchone()
     return {
         "title": (row[0] if row else "") or "",
         "sections": [
             {"label": label, "text": text}
             for label, text in db.execute(
-                "select label, text from abstract_sections where pmid = ? order by position", [key]
+                "select label, text from abstract_sections where paper_id = ? order by position", [key]
             )
         ],
         "publication_types": [
-            r[0] for r in db.execute("select name from publication_types where pmid = ? order by position", [key])
+            r[0] for r in db.execute("select name from publication_types where paper_id = ? order by position", [key])
         ],
         "mesh": [
-            r[0] for r in db.execute("select descriptor from mesh_headings where pmid = ? order by position", [key])
+            r[0] for r in db.execute("select descriptor from mesh_headings where paper_id = ? order by position", [key])
         ],
     }
 
@@ -474,12 +529,12 @@ def paper_text_for_tagging(db, key):
 def save_tags(db, key, tags, source, tagger_version=None):
     """Replace a paper's tags from one source ('auto' or 'curated')."""
     with db.conn:
-        db.execute("delete from tags where pmid = ? and source = ?", [key, source])
+        db.execute("delete from tags where paper_id = ? and source = ?", [key, source])
         if tags:
             db["tags"].insert_all(
                 [
                     {
-                        "pmid": key, "kind": t["kind"], "value": str(t["value"]),
+                        "paper_id": key, "kind": t["kind"], "value": str(t["value"]),
                         "detail": json.dumps(t.get("detail") or {}, sort_keys=True),
                         "evidence": t.get("evidence"), "section": t.get("section"),
                         "start": t.get("start"), "end": t.get("end"),
@@ -499,9 +554,17 @@ def set_state(db, name, value):
     db["harvest_state"].upsert({"name": name, "value": value}, pk="name")
 
 
+class ShapeError(Exception):
+    """A kb.db of an older shape, opened for reading only, where it cannot be migrated."""
+
+
 def open_readonly(path):
     """kb.db for reading only (checks and lookups never modify the published file)."""
-    return sqlite_utils.Database(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
+    db = sqlite_utils.Database(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
+    if _old_paper_key_tables(db):
+        db.close()
+        raise ShapeError(f"{path} was built before papers.paper_id: `kb build --db {path}` migrates it")
+    return db
 
 
 def open_db(path):

@@ -6,7 +6,9 @@ creates each view only where its tables exist, and replaces it when its SQL chan
 Conventions the views rely on:
 - list-valued curated fields (design, outcomes, adverse_events, registry_ids) are JSON
   arrays; curated authors are one "Younger J, Mackey S" string, as in papers;
-- a paper key is a PMID (digits only), doi:<doi>, or curated:<entry key>;
+- a paper's key, `paper_id`, is its PMID (digits only), doi:<doi>, or curated:<entry key>;
+  `pmid` holds a PubMed ID or nothing, so a view that shows papers to readers carries both
+  (`paper_id` for links, `pmid` for export to PubMed);
 - for each paper and tag kind, curated tags replace auto tags (`effective_tags`), and a
   curated_entries field beats any tag;
 - list-valued output columns are JSON arrays, so Datasette can facet on them.
@@ -81,19 +83,20 @@ def normalised(expression):
 
 # Per paper and kind: curated tags when the paper has any of that kind, otherwise auto tags.
 EFFECTIVE_TAGS = """
-select t.pmid, t.kind, t.value, t.detail, t.evidence, t.section, t.source
+select t.paper_id, t.kind, t.value, t.detail, t.evidence, t.section, t.source
 from tags t
 where t.source = 'curated'
    or not exists (
        select 1 from tags c
-       where c.pmid = t.pmid and c.kind = t.kind and c.source = 'curated'
+       where c.paper_id = t.paper_id and c.kind = t.kind and c.source = 'curated'
    )
 """
 
 PAPER_URLS = """
 select
+    paper_id,
     pmid,
-    case when pmid not glob '*[^0-9]*' then 'https://pubmed.ncbi.nlm.nih.gov/' || pmid || '/' end as pubmed_url,
+    case when pmid is not null then 'https://pubmed.ncbi.nlm.nih.gov/' || pmid || '/' end as pubmed_url,
     case when doi is not null then 'https://doi.org/' || doi end as doi_url,
     case when pmcid is not null then 'https://pmc.ncbi.nlm.nih.gov/articles/' || pmcid || '/' end as pmc_url
 from papers
@@ -102,15 +105,15 @@ from papers
 # Every trial registration a paper names: in its PubMed record, its curated entry, or a
 # curated link to a registered trial.
 PAPER_REGISTRY_IDS = f"""
-select pmid, registry_id, {registry_url('registry_id')} as registry_url
+select paper_id, registry_id, {registry_url('registry_id')} as registry_url
 from (
-    select pmid, registry_id from registry_ids
+    select paper_id, registry_id from registry_ids
     union
-    select c.pmid, r.value from curated_entries c, json_each(coalesce(c.registry_ids, '[]')) r
-    where c.pmid is not null
+    select c.paper_id, r.value from curated_entries c, json_each(coalesce(c.registry_ids, '[]')) r
+    where c.paper_id is not null
     union
     select from_key, to_key from links where relation in ('reports_trial', 'protocol_of')
-        and to_key not in (select pmid from papers)
+        and to_key not in (select paper_id from papers)
 )
 """
 
@@ -121,7 +124,7 @@ def curated_field(column):
     flattened view with an outer join)."""
     return (
         f"(select c.{column} from curated_entries c "
-        "where c.pmid = p.pmid and c.type = 'publication')"
+        "where c.paper_id = p.paper_id and c.type = 'publication')"
     )
 
 
@@ -130,7 +133,7 @@ def curated_or_tagged(field, kind):
     return f"""coalesce(
         nullif({curated_field(field)}, '[]'),
         (select json_group_array(distinct value) from effective_tags e
-         where e.pmid = p.pmid and e.kind = '{kind}'),
+         where e.paper_id = p.paper_id and e.kind = '{kind}'),
         '[]'
     )"""
 
@@ -138,7 +141,7 @@ def curated_or_tagged(field, kind):
 # One row per paper with its facet values, as JSON arrays for Datasette's array facets.
 PAPER_FACET_VALUES = f"""
 select
-    p.pmid,
+    p.paper_id,
     p.title,
     p.authors,
     p.year,
@@ -146,7 +149,7 @@ select
     p.doi,
     {curated_or_tagged('design', 'design')} as design,
     (select json_group_array(distinct e.detail ->> '$.band') from effective_tags e
-     where e.pmid = p.pmid and e.kind = 'dose' and e.detail ->> '$.band' is not null) as dose_band,
+     where e.paper_id = p.paper_id and e.kind = 'dose' and e.detail ->> '$.band' is not null) as dose_band,
     {curated_or_tagged('outcomes', 'outcome')} as outcome,
     {curated_field('result_direction')} as result_direction,
     {curated_field('key')} is not null as curated,
@@ -166,14 +169,15 @@ def study_type(design_array):
     return f"case\n{whens}\n        else 'other or untagged'\n    end"
 
 
-def publication_role(design_array, machine_read, title, pmid):
+def publication_role(design_array, machine_read, title, paper_id):
     """SQL CASE naming what a paper is (harvest/labels.py's PUBLICATION_ROLES): by its designs,
     and, where `machine_read` (no curated design), also by its PubMed publication types and title."""
     def matches(designs, types, titles):
         tests = [f"exists (select 1 from json_each({design_array}) where value in ({quoted(designs)}))"]
         read = []
         if types:
-            read.append(f"exists (select 1 from publication_types t where t.pmid = {pmid} and t.name in ({quoted(types)}))")
+            read.append(f"exists (select 1 from publication_types t where t.paper_id = {paper_id} "
+                        f"and t.name in ({quoted(types)}))")
         read += [f"lower({title}) like '{pattern}'" for pattern in titles]
         if read:
             tests.append(f"({machine_read} and ({' or '.join(read)}))")
@@ -213,10 +217,10 @@ def role_study_type(role, design_array, title):
 # paper_rowid lets the search_texts_fts index (keyed by papers.rowid) search this view.
 PAPER_FACETS = f"""
 select
-    pmid, title, authors, year, journal, doi, {role_study_type('publication_role', 'design', 'title')} as study_type,
+    paper_id, title, authors, year, journal, doi, {role_study_type('publication_role', 'design', 'title')} as study_type,
     publication_role, design, dose_band, outcome, result_direction, curated, source, paper_rowid
 from (
-    select v.*, {publication_role('v.design', 'not v.design_curated', 'v.title', 'v.pmid')} as publication_role
+    select v.*, {publication_role('v.design', 'not v.design_curated', 'v.title', 'v.paper_id')} as publication_role
     from ({PAPER_FACET_VALUES}) v
 )
 """
@@ -230,12 +234,13 @@ def tag_text(kind, shown="e.value"):
     """
     return (
         f"(select group_concat({shown}, '; ') from effective_tags e "
-        f"where c.key is null and e.pmid = p.pmid and e.kind = '{kind}')"
+        f"where c.key is null and e.paper_id = p.paper_id and e.kind = '{kind}')"
     )
 
 
 EVIDENCE_TABLE = f"""
 select
+    p.paper_id,
     p.pmid,
     p.citation,
     p.title,
@@ -264,23 +269,23 @@ select
     coalesce(
         c.duration_weeks,
         (select max(e.detail ->> '$.weeks') from effective_tags e
-         where c.key is null and e.pmid = p.pmid and e.kind = 'duration')
+         where c.key is null and e.paper_id = p.paper_id and e.kind = 'duration')
     ) as duration_weeks,
     coalesce(c.comparator, {tag_text('comparator')}) as comparator,
     c.primary_outcome,
     f.outcome as outcomes,
     c.result,
     c.result_direction,
-    (select json_group_array(registry_id) from paper_registry_ids r where r.pmid = p.pmid) as registry_ids,
+    (select json_group_array(registry_id) from paper_registry_ids r where r.paper_id = p.paper_id) as registry_ids,
     u.pubmed_url,
     u.doi_url,
     u.pmc_url,
     case when c.key is not null then 'curated' else 'auto tags' end as evidence_from,
     c.checked
 from papers p
-join paper_facets f on f.pmid = p.pmid
-join paper_urls u on u.pmid = p.pmid
-left join curated_entries c on c.pmid = p.pmid and c.type = 'publication'
+join paper_facets f on f.paper_id = p.paper_id
+join paper_urls u on u.paper_id = p.paper_id
+left join curated_entries c on c.paper_id = p.paper_id and c.type = 'publication'
 where exists (
     select 1 from json_each(f.design) d
     where d.value not in ({quoted(NON_CLINICAL_DESIGNS)})
@@ -291,7 +296,7 @@ where exists (
 # replace the tagger's for the same paper.
 DOSES_STUDIED = """
 select
-    v.pmid, v.citation, v.year, v.design, v.n,
+    v.paper_id, v.citation, v.year, v.design, v.n,
     e.value as dose,
     e.detail ->> '$.min_mg_per_day' as min_mg_per_day,
     e.detail ->> '$.max_mg_per_day' as max_mg_per_day,
@@ -300,7 +305,7 @@ select
     e.source,
     e.evidence
 from evidence_table v
-join effective_tags e on e.pmid = v.pmid and e.kind = 'dose'
+join effective_tags e on e.paper_id = v.paper_id and e.kind = 'dose'
 """
 
 OUTCOMES_BY_DESIGN = """
@@ -312,36 +317,36 @@ select
     sum(f.result_direction = 'no_difference') as no_difference,
     sum(f.result_direction = 'mixed') as mixed,
     sum(f.result_direction = 'favours_comparator') as favours_comparator,
-    json_group_array(f.pmid) as pmids
+    json_group_array(f.paper_id) as paper_ids
 from paper_facets f, json_each(f.outcome) o, json_each(f.design) d
 group by o.value, d.value
 """
 
 ADVERSE_EVENTS_REPORTED = """
-select distinct lower(trim(e.value)) as adverse_event, p.pmid, p.citation, f.design, e.source,
+select distinct lower(trim(e.value)) as adverse_event, p.paper_id, p.citation, f.design, e.source,
        e.evidence
 from effective_tags e
-join papers p on p.pmid = e.pmid
-join paper_facets f on f.pmid = p.pmid
+join papers p on p.paper_id = e.paper_id
+join paper_facets f on f.paper_id = p.paper_id
 where e.kind = 'adverse_event'
 """
 
 TRIAL_PUBLICATIONS = f"""
 with curated as (
-    select to_key as registry_id, from_key as pmid,
+    select to_key as registry_id, from_key as paper_id,
            case relation when 'protocol_of' then 'protocol' else 'reports the trial' end as role
     from links where relation in ('reports_trial', 'protocol_of')
 ),
 published as (
     -- A curated link says what the paper is to the trial; a registry id in the paper only
     -- says that it names the trial.
-    select registry_id, pmid, max(role) as role, group_concat(linked_by, '; ') as linked_by
+    select registry_id, paper_id, max(role) as role, group_concat(linked_by, '; ') as linked_by
     from (
-        select registry_id, pmid, role, 'curated link' as linked_by from curated
+        select registry_id, paper_id, role, 'curated link' as linked_by from curated
         union
-        select registry_id, pmid, null, 'registry id in ' || coalesce(origin, 'record') from registry_ids
+        select registry_id, paper_id, null, 'registry id in ' || coalesce(origin, 'record') from registry_ids
     )
-    group by registry_id, pmid
+    group by registry_id, paper_id
 )
 select
     t.registry_id,
@@ -354,14 +359,14 @@ select
     t.completion_year,
     t.n_planned,
     t.n_enrolled,
-    coalesce(b.role, case when b.pmid is not null then 'names the trial' end) as role,
-    b.pmid,
+    coalesce(b.role, case when b.paper_id is not null then 'names the trial' end) as role,
+    b.paper_id,
     p.citation,
     p.year,
     b.linked_by
 from trials t
 left join published b on b.registry_id = t.registry_id
-left join papers p on p.pmid = b.pmid
+left join papers p on p.paper_id = b.paper_id
 """
 
 RELATED_PAPERS = f"""
@@ -372,66 +377,66 @@ pubmed_names(ref_type, label, reverse_type) as (
     {values_table((code, *labels) for code, labels in PUBMED_RELATIONS.items())}
 ),
 pairs as (
-    select l.from_key as pmid, n.forward as relation, l.relation as relation_code,
+    select l.from_key as paper_id, n.forward as relation, l.relation as relation_code,
            l.to_key as other_key, 'curated' as origin, null as ref_source
     from links l join curated_names n on n.relation = l.relation
     union
     select l.to_key, n.reverse, l.relation, l.from_key, 'curated', null
     from links l join curated_names n on n.relation = l.relation
     union
-    select c.pmid, n.label, c.ref_type, c.ref_pmid, 'PubMed', c.ref_source
+    select c.paper_id, n.label, c.ref_type, c.ref_pmid, 'PubMed', c.ref_source
     from comments_corrections c join pubmed_names n on n.ref_type = c.ref_type
     union
-    select c.ref_pmid, r.label, r.ref_type, c.pmid, 'PubMed', null
+    select c.ref_pmid, r.label, r.ref_type, c.paper_id, 'PubMed', null
     from comments_corrections c
     join pubmed_names n on n.ref_type = c.ref_type
     join pubmed_names r on r.ref_type = n.reverse_type
     where c.ref_pmid is not null
 )
 select
-    pairs.pmid,
+    pairs.paper_id,
     pairs.relation,
     pairs.relation_code,
     pairs.other_key,
     coalesce(o.citation, t.title, max(pairs.ref_source)) as other_citation,
-    o.pmid is not null as other_in_kb,
+    o.paper_id is not null as other_in_kb,
     pairs.origin
 from pairs
-join papers p on p.pmid = pairs.pmid
-left join papers o on o.pmid = pairs.other_key
+join papers p on p.paper_id = pairs.paper_id
+left join papers o on o.paper_id = pairs.other_key
 left join trials t on t.registry_id = pairs.other_key
 where pairs.other_key is not null
-group by pairs.pmid, pairs.relation, pairs.relation_code, pairs.other_key, pairs.origin
+group by pairs.paper_id, pairs.relation, pairs.relation_code, pairs.other_key, pairs.origin
 """
 
 NEW_SINCE_LAST_HARVEST = """
-select p.pmid, p.citation, p.title, p.year, coalesce(p.journal_iso, p.journal) as journal,
+select p.paper_id, p.pmid, p.citation, p.title, p.year, coalesce(p.journal_iso, p.journal) as journal,
        p.first_seen, p.source, u.pubmed_url, u.doi_url
 from papers p
-join paper_urls u on u.pmid = p.pmid
+join paper_urls u on u.paper_id = p.paper_id
 where p.first_seen >= coalesce((select max(started_at) from harvest_runs), '')
 """
 
 # datasette-atom's column contract: atom_id, atom_title, atom_updated (+ atom_link, ...).
 PAPER_FEED = """
 select
-    'tag:ldn-evidence-base,2026:paper/' || p.pmid as atom_id,
+    'tag:ldn-evidence-base,2026:paper/' || p.paper_id as atom_id,
     p.title as atom_title,
     coalesce(p.updated_at, p.first_seen) as atom_updated,
     -- A paper known only to the curator (curated:<slug>) has no outside page: link to its
     -- page here, relative to the feed (slugs need no URL escaping).
-    coalesce(u.pubmed_url, u.doi_url, u.pmc_url, '/kb/papers/' || p.pmid) as atom_link,
+    coalesce(u.pubmed_url, u.doi_url, u.pmc_url, '/kb/papers/' || p.paper_id) as atom_link,
     p.citation || char(10) || char(10) || coalesce(p.abstract, '') as atom_content,
     p.first_author as atom_author_name,
     p.first_seen
 from papers p
-join paper_urls u on u.pmid = p.pmid
+join paper_urls u on u.paper_id = p.paper_id
 """
 
 CONFLICTS = " union all ".join(
-    f"""select c.pmid, c.key, '{field}' as field, cast({ours} as text) as curated_value,
+    f"""select c.paper_id, c.key, '{field}' as field, cast({ours} as text) as curated_value,
         cast({theirs} as text) as pubmed_value
-    from curated_entries c join papers p on p.pmid = c.pmid
+    from curated_entries c join papers p on p.paper_id = c.paper_id
     where p.source = 'pubmed' and {ours} is not null
       and {normalised(ours)} is not {normalised(theirs)}"""
     for field, (ours, theirs) in CONFLICT_FIELDS.items()
@@ -439,19 +444,19 @@ CONFLICTS = " union all ".join(
 
 TAG_DISAGREEMENTS = """
 with compared as (
-    select pmid, kind, value,
+    select paper_id, kind, value,
            max(source = 'auto') as in_auto,
            max(source = 'curated') as in_curated,
            max(case when source = 'auto' then evidence end) as auto_evidence
     from tags
-    group by pmid, kind, value
+    group by paper_id, kind, value
 )
-select c.pmid, p.citation, c.kind, c.value, c.in_auto, c.in_curated, c.auto_evidence
+select c.paper_id, p.citation, c.kind, c.value, c.in_auto, c.in_curated, c.auto_evidence
 from compared c
-join papers p on p.pmid = c.pmid
+join papers p on p.paper_id = c.paper_id
 where c.in_auto != c.in_curated
   -- only kinds a curator filled in: an empty curated kind means "not verified", not "absent"
-  and exists (select 1 from tags t where t.pmid = c.pmid and t.kind = c.kind and t.source = 'curated')
+  and exists (select 1 from tags t where t.paper_id = c.paper_id and t.kind = c.kind and t.source = 'curated')
 """
 
 VIEWS = {
@@ -501,12 +506,12 @@ with kinds(status, rank, code, side) as (
     )}
 ),
 found as (
-    select c.pmid, k.status, k.rank, c.ref_pmid as notice_key, c.ref_source as notice_text,
+    select c.paper_id, k.status, k.rank, c.ref_pmid as notice_key, c.ref_source as notice_text,
            'PubMed' as source
     from comments_corrections c join kinds k on k.side = 'own' and k.code = c.ref_type
     where c.ref_pmid is not null or c.ref_source is not null
     union
-    select c.ref_pmid, k.status, k.rank, c.pmid, null, 'PubMed'
+    select c.ref_pmid, k.status, k.rank, c.paper_id, null, 'PubMed'
     from comments_corrections c join kinds k on k.side = 'notice' and k.code = c.ref_type
     where c.ref_pmid is not null
     union
@@ -514,36 +519,36 @@ found as (
     from links l join kinds k on k.side = 'link' and k.code = l.relation
 )
 select
-    f.pmid,
+    f.paper_id,
     f.status,
     cast(f.rank as integer) as rank,
     f.notice_key,
     coalesce(n.citation, max(f.notice_text)) as notice_citation,
-    case when n.pmid glob '[0-9]*' then 'https://pubmed.ncbi.nlm.nih.gov/' || n.pmid || '/'
+    case when n.pmid is not null then 'https://pubmed.ncbi.nlm.nih.gov/' || n.pmid || '/'
          when n.doi is not null then 'https://doi.org/' || n.doi end as notice_url,
     replace(group_concat(distinct f.source), ',', ', ') as sources,
     coalesce(n.first_seen, '') as first_seen
 from found f
-join papers p on p.pmid = f.pmid
-left join papers n on n.pmid = f.notice_key
-group by f.pmid, f.status, f.notice_key
+join papers p on p.paper_id = f.paper_id
+left join papers n on n.paper_id = f.notice_key
+group by f.paper_id, f.status, f.notice_key
 """
 
 INTEGRITY_STATUS = f"""
 select
-    p.pmid,
+    p.paper_id,
     p.citation,
-    coalesce((select i.status from integrity_notices i where i.pmid = p.pmid order by i.rank limit 1),
+    coalesce((select i.status from integrity_notices i where i.paper_id = p.paper_id order by i.rank limit 1),
              'none') as status,
     {", ".join(
-        f"exists (select 1 from integrity_notices i where i.pmid = p.pmid and i.status = '{status}') as {flag}"
+        f"exists (select 1 from integrity_notices i where i.paper_id = p.paper_id and i.status = '{status}') as {flag}"
         for status, flag, *_ in INTEGRITY_STATUSES
     )},
     (select json_group_array(json_object('status', i.status, 'notice', i.notice_key,
                                          'citation', i.notice_citation, 'url', i.notice_url,
                                          'source', i.sources))
-     from integrity_notices i where i.pmid = p.pmid) as notices,
-    (select group_concat(i.sources, '; ') from integrity_notices i where i.pmid = p.pmid) as sources
+     from integrity_notices i where i.paper_id = p.paper_id) as notices,
+    (select group_concat(i.sources, '; ') from integrity_notices i where i.paper_id = p.paper_id) as sources
 from papers p
 """
 
@@ -566,50 +571,50 @@ pairs as (
     select l.from_key as notice, k.relation, l.to_key as concerns, l.origin, null as cited
     from links l join kinds k on k.side = 'link' and k.code = l.relation
     union
-    select c.ref_pmid, k.relation, c.pmid, 'PubMed', c.ref_source
+    select c.ref_pmid, k.relation, c.paper_id, 'PubMed', c.ref_source
     from comments_corrections c join kinds k on k.side = 'own' and k.code = c.ref_type
     union
-    select c.pmid, k.relation, c.ref_pmid, 'PubMed', c.ref_source
+    select c.paper_id, k.relation, c.ref_pmid, 'PubMed', c.ref_source
     from comments_corrections c join kinds k on k.side = 'notice' and k.code = c.ref_type
 )
 select
     pairs.notice,
-    coalesce(n.citation, case when pairs.concerns in (select pmid from papers) then max(pairs.cited) end) as notice_citation,
+    coalesce(n.citation, case when pairs.concerns in (select paper_id from papers) then max(pairs.cited) end) as notice_citation,
     coalesce(n.year, c.year) as year,
     replace(group_concat(distinct pairs.relation), ',', '; ') as relation,
     pairs.concerns,
-    coalesce(c.citation, case when pairs.notice in (select pmid from papers) then max(pairs.cited) end) as concerns_citation,
+    coalesce(c.citation, case when pairs.notice in (select paper_id from papers) then max(pairs.cited) end) as concerns_citation,
     replace(group_concat(distinct pairs.origin), ',', ', ') as origin
 from pairs
-left join papers n on n.pmid = pairs.notice
-left join papers c on c.pmid = pairs.concerns
-where n.pmid is not null or c.pmid is not null
+left join papers n on n.paper_id = pairs.notice
+left join papers c on c.paper_id = pairs.concerns
+where n.paper_id is not null or c.paper_id is not null
 group by pairs.notice, pairs.concerns
 union all
-select f.pmid, p.citation, p.year, f.publication_role, null, null, p.source
-from paper_facets f join papers p on p.pmid = f.pmid
+select f.paper_id, p.citation, p.year, f.publication_role, null, null, p.source
+from paper_facets f join papers p on p.paper_id = f.paper_id
 where f.publication_role in ('letter', 'erratum')
   and not exists (select 1 from links l join kinds k on k.side = 'link' and k.code = l.relation
-                  where l.from_key = f.pmid)
+                  where l.from_key = f.paper_id)
   and not exists (select 1 from comments_corrections c join kinds k on k.code = c.ref_type
-                  where (k.side = 'notice' and c.pmid = f.pmid) or (k.side = 'own' and c.ref_pmid = f.pmid))
+                  where (k.side = 'notice' and c.paper_id = f.paper_id) or (k.side = 'own' and c.ref_pmid = f.paper_id))
 """
 
 # datasette-atom's column contract, one entry per notice about a kb.db paper.
 NOTICE_FEED = """
 select
-    'tag:ldn-evidence-base,2026:notice/' || i.pmid || '/' || i.notice_key as atom_id,
+    'tag:ldn-evidence-base,2026:notice/' || i.paper_id || '/' || i.notice_key as atom_id,
     i.status || ': ' || coalesce(p.title, p.citation) as atom_title,
     coalesce(nullif(i.first_seen, ''), p.first_seen) as atom_updated,
-    coalesce(i.notice_url, '/kb/papers/' || i.pmid) as atom_link,
+    coalesce(i.notice_url, '/kb/papers/' || i.paper_id) as atom_link,
     'Notice: ' || coalesce(i.notice_citation, i.notice_key) || char(10) || 'About: ' || p.citation
         || char(10) || 'Found through: ' || i.sources as atom_content,
-    i.pmid,
+    i.paper_id,
     i.status,
     i.notice_key,
     i.sources
 from integrity_notices i
-join papers p on p.pmid = i.pmid
+join papers p on p.paper_id = i.paper_id
 """
 
 
@@ -626,22 +631,22 @@ def as_date(column):
 # Papers naming a registered trial: a curated link, a registry id in the PubMed record or the
 # curated entry, or one the tagger read in the abstract ("Trial registration: NCT...").
 PAPERS_NAMING_TRIALS = """
-select registry_id, pmid, max(by_curator) as by_curator, max(protocol_link) as protocol_link
+select registry_id, paper_id, max(by_curator) as by_curator, max(protocol_link) as protocol_link
 from (
-    select to_key as registry_id, from_key as pmid, 1 as by_curator, relation = 'protocol_of' as protocol_link
+    select to_key as registry_id, from_key as paper_id, 1 as by_curator, relation = 'protocol_of' as protocol_link
     from links where relation in ('reports_trial', 'protocol_of')
     union all
-    select registry_id, pmid, origin = 'curated', 0 from registry_ids
+    select registry_id, paper_id, origin = 'curated', 0 from registry_ids
     union all
-    select upper(value), pmid, source = 'curated', 0 from effective_tags where kind = 'registry_id'
+    select upper(value), paper_id, source = 'curated', 0 from effective_tags where kind = 'registry_id'
 )
-group by registry_id, pmid
+group by registry_id, paper_id
 """
 
 PAPERS_NAMING_TRIALS_WITH_ROLES = f"""
-select n.registry_id, n.pmid, n.by_curator, n.protocol_link, f.publication_role, f.curated
+select n.registry_id, n.paper_id, n.by_curator, n.protocol_link, f.publication_role, f.curated
 from ({PAPERS_NAMING_TRIALS}) n
-join paper_facets f on f.pmid = n.pmid
+join paper_facets f on f.paper_id = n.paper_id
 """
 # A trial's results papers, among the papers naming it: those whose publication role is results
 # (a curated link may also name a paper of unknown design). A protocol, a secondary analysis, a
@@ -652,7 +657,7 @@ IS_RESULTS_PAPER = (f"(not protocol_link and (publication_role = '{RESULTS_ROLE}
                     f"or (by_curator and publication_role = '{UNKNOWN_ROLE}')))")
 FOUND_BY = "case when by_curator and curated then 'curated' else 'machine-read' end"
 TRIAL_RESULTS_PAPERS = f"""
-select registry_id, pmid, {FOUND_BY} as found_by
+select registry_id, paper_id, {FOUND_BY} as found_by
 from ({PAPERS_NAMING_TRIALS_WITH_ROLES})
 where {IS_RESULTS_PAPER}
 """
@@ -726,29 +731,29 @@ facts as (
 naming as materialized ({PAPERS_NAMING_TRIALS_WITH_ROLES}),
 results_papers as materialized (
     -- trial_results_papers, computed once for the whole view
-    select registry_id, pmid, {FOUND_BY} as found_by from naming where {IS_RESULTS_PAPER}
+    select registry_id, paper_id, {FOUND_BY} as found_by from naming where {IS_RESULTS_PAPER}
 ),
 outcomes as materialized (
-    select r.registry_id, o.pmid, o.primary_outcome_values, o.source, o.evidence
-    from results_papers r join published_outcomes o on o.pmid = r.pmid
+    select r.registry_id, o.paper_id, o.primary_outcome_values, o.source, o.evidence
+    from results_papers r join published_outcomes o on o.paper_id = r.paper_id
 ),
 reported as (
     -- What each results paper reports: a curated entry's fields, else (for a paper no curator
     -- has checked: an empty curated field means "not reported") what the tagger read.
     select
-        r.registry_id, r.pmid, r.found_by,
+        r.registry_id, r.paper_id, r.found_by,
         coalesce(c.n_randomized, c.n_enrolled) as curated_n,
         case when c.key is null then
             (select max(cast(e.detail ->> '$.randomized' as integer)) from effective_tags e
-             where e.pmid = r.pmid and e.kind = 'sample_size') end as read_n,
+             where e.paper_id = r.paper_id and e.kind = 'sample_size') end as read_n,
         c.primary_outcome, c.dose_text, c.dose_max_mg_per_day
     from results_papers r
-    left join curated_entries c on c.pmid = r.pmid and c.type = 'publication'
+    left join curated_entries c on c.paper_id = r.paper_id and c.type = 'publication'
 ),
 published as (
     select
         r.registry_id,
-        json_group_array(distinct r.pmid) as results_papers,
+        json_group_array(distinct r.paper_id) as results_papers,
         {facts_from('r.found_by')} as results_papers_from,
         coalesce(max(r.curated_n), max(r.read_n)) as published_enrollment,
         case when max(r.curated_n) is not null then 'curated'
@@ -768,7 +773,7 @@ published as (
 ),
 others as (
     -- Papers naming the trial that are not its results papers, with their role.
-    select registry_id, json_group_array(json_object('pmid', pmid, 'role', publication_role)) as other_papers
+    select registry_id, json_group_array(json_object('paper_id', paper_id, 'role', publication_role)) as other_papers
     from naming where not {IS_RESULTS_PAPER}
     group by registry_id
 )
@@ -843,7 +848,7 @@ POOLED_OVER_TIME = """
 select m.year, 'published' as kind, m.key, c.citation as label, m.outcome, m.measure, m.k,
        m.estimate, m.ci_low, m.ci_high, m.source
 from meta_analyses m
-left join papers c on c.pmid = m.pmid
+left join papers c on c.paper_id = m.paper_id
 where m.estimate is not null
 union all
 select c.year, 'kb.db cumulative' as kind, c.added_effect_id as key,
@@ -884,10 +889,10 @@ steps(position, stage, detail, count) as (
     select 7, 'included', null, included from counts
     union all
     select 8, 'included', 'publications', count(distinct record) from screening
-    where decision = 'included' and record in (select pmid from papers)
+    where decision = 'included' and record in (select paper_id from papers)
     union all
     select 8, 'included', 'trial registrations', count(distinct record) from screening
-    where decision = 'included' and record not in (select pmid from papers)
+    where decision = 'included' and record not in (select paper_id from papers)
 )
 select position, stage, detail, count from steps order by position, count desc, detail
 """
@@ -914,12 +919,13 @@ def names_ldn(text):
 # population tag (text or MeSH) or the words.
 NOT_YET_IN_ANALYSIS = f"""
 with covered as materialized (
-    select pmid from effects
+    select paper_id from effects
     union
-    select n.pmid from effects x join ({PAPERS_NAMING_TRIALS}) n on n.registry_id = x.trial_key
+    select n.paper_id from effects x join ({PAPERS_NAMING_TRIALS}) n on n.registry_id = x.trial_key
 )
 select
-    f.pmid,
+    f.paper_id,
+    p.pmid,
     p.citation,
     p.title,
     f.year,
@@ -927,29 +933,29 @@ select
     f.design,
     substr(p.first_seen, 1, 10) as found,
     p.first_seen,
-    (select group_concat(e.value, '; ') from effective_tags e where e.pmid = f.pmid and e.kind = 'dose') as dose,
+    (select group_concat(e.value, '; ') from effective_tags e where e.paper_id = f.paper_id and e.kind = 'dose') as dose,
     (select max(cast(e.value as integer)) from effective_tags e
-     where e.pmid = f.pmid and e.kind = 'sample_size') as n,
-    (select json_group_array(distinct n.registry_id) from ({PAPERS_NAMING_TRIALS}) n where n.pmid = f.pmid)
+     where e.paper_id = f.paper_id and e.kind = 'sample_size') as n,
+    (select json_group_array(distinct n.registry_id) from ({PAPERS_NAMING_TRIALS}) n where n.paper_id = f.paper_id)
         as registry_ids,
-    (select count(*) from effect_candidates c where c.pmid = f.pmid) as machine_read_numbers,
+    (select count(*) from effect_candidates c where c.paper_id = f.paper_id) as machine_read_numbers,
     f.curated,
     u.pubmed_url,
     u.doi_url
 from paper_facets f
-join papers p on p.pmid = f.pmid
-join paper_urls u on u.pmid = f.pmid
+join papers p on p.paper_id = f.paper_id
+join paper_urls u on u.paper_id = f.paper_id
 where f.publication_role = '{RESULTS_ROLE}'
   and exists (select 1 from json_each(f.design) where value = 'rct')
-  and (exists (select 1 from effective_tags e where e.pmid = f.pmid and e.kind = 'dose'
+  and (exists (select 1 from effective_tags e where e.paper_id = f.paper_id and e.kind = 'dose'
                and e.detail ->> '$.band' in ({quoted(LDN_BANDS)}))
-       or (not exists (select 1 from effective_tags e where e.pmid = f.pmid and e.kind = 'dose'
+       or (not exists (select 1 from effective_tags e where e.paper_id = f.paper_id and e.kind = 'dose'
                        and e.detail ->> '$.band' is not null)
            and ({names_ldn('p.title')} or {names_ldn("coalesce(p.abstract, '')")})))
-  and (exists (select 1 from effective_tags e where e.pmid = f.pmid and e.kind = 'population'
+  and (exists (select 1 from effective_tags e where e.paper_id = f.paper_id and e.kind = 'population'
                and e.value = 'fibromyalgia')
        or lower(coalesce(p.title, '') || ' ' || coalesce(p.abstract, '')) like '%fibromyalg%')
-  and f.pmid not in (select pmid from covered)
+  and f.paper_id not in (select paper_id from covered)
 """
 
 VIEWS["not_yet_in_analysis"] = (

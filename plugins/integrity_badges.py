@@ -41,11 +41,11 @@ def badge(status):
 
 async def paper_integrity(datasette, key):
     db = datasette.get_database(DATABASE)
-    found = (await db.execute("select status, notices from integrity_status where pmid = ?", [key])).rows
+    found = (await db.execute("select status, notices from integrity_status where paper_id = ?", [key])).rows
     trials = (await db.execute(
         "select v.* from registration_vs_publication v where v.registry_id in "
-        "(select registry_id from trial_results_papers where pmid = ? "
-        " union select registry_id from paper_registry_ids where pmid = ?) order by v.registry_id",
+        "(select registry_id from trial_results_papers where paper_id = ? "
+        " union select registry_id from paper_registry_ids where paper_id = ?) order by v.registry_id",
         [key, key])).rows
     status, notices = (found[0]["status"], json.loads(found[0]["notices"])) if found else ("none", [])
     for notice in notices:

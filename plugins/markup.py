@@ -41,12 +41,12 @@ LITERAL_TABLES = {"labels"}  # the codes beside their words, for SQL users: show
 # Columns that hold references, wherever they appear (a key, or a JSON list of keys). Paper keys,
 # curated entry keys, effect ids and registry ids have different shapes, so one lookup serves all.
 REFERENCE_COLUMNS = {
-    "pmid", "pmids", "study", "other_study", "key", "included", "effect_id", "effect_ids",
+    "paper_id", "paper_ids", "study", "other_study", "key", "included", "effect_id", "effect_ids",
     "omitted_effect_id", "added_effect_id", "registry_id", "trial_key", "other_key", "notice_key",
     "notice", "results_papers", "from_key", "to_key", "ref_pmid", "record", "concerns", "later_paper",
 }
 # Inside a JSON object, the field that names what the object is about, first found wins.
-OBJECT_REFERENCES = ("effect_id", "pmid", "notice", "key", "record", "registry_id")
+OBJECT_REFERENCES = ("effect_id", "paper_id", "notice", "key", "record", "registry_id")
 # A stored document (a registry's or Crossref's record, as fetched) is summarised, not shown.
 DOCUMENT_CHARACTERS = 2000
 
@@ -59,7 +59,7 @@ WORD_FORMS = {
 }
 # Column names whose words say more than their parts.
 COLUMN_WORDS = {
-    "pmid": "paper", "pmids": "papers", "key": "entry", "study": "study", "other_study": "related paper",
+    "paper_id": "paper", "paper_ids": "papers", "key": "entry", "study": "study", "other_study": "related paper",
     "effect_id": "result", "effect_ids": "results pooled", "excluded": "results left out",
     "omitted_effect_id": "result left out", "added_effect_id": "result added", "trial_key": "trial",
     "other_key": "related paper", "notice_key": "notice", "n_ldn": "patients on LDN",
@@ -173,16 +173,16 @@ async def names(datasette, database):
 
     found = {}
     if "papers" in present:
-        fallback = ("(select {0} from curated_entries c where c.pmid = p.pmid and c.type = 'publication')"
+        fallback = ("(select {0} from curated_entries c where c.paper_id = p.paper_id and c.type = 'publication')"
                     if curated else "null")
         for paper in await rows(f"""
-                select p.pmid, p.first_author, p.year, p.title, p.citation,
+                select p.paper_id, p.first_author, p.year, p.title, p.citation,
                        {fallback.format("c.authors")} as curated_authors, {fallback.format("c.year")} as curated_year
                 from papers p"""):
             first = paper["first_author"] or (paper["curated_authors"] or "").split(",")[0].strip()
-            found[paper["pmid"]] = (
+            found[paper["paper_id"]] = (
                 paper_name(first, paper["year"] or paper["curated_year"], paper["title"]),
-                datasette.urls.row(database, PAPERS_TABLE, tilde_encode(str(paper["pmid"]))),
+                datasette.urls.row(database, PAPERS_TABLE, tilde_encode(str(paper["paper_id"]))),
                 paper["citation"] or paper["title"] or "",
             )
     if "trials" in present:
@@ -193,14 +193,14 @@ async def names(datasette, database):
             if trial["key"]:
                 found.setdefault(trial["key"], entry)
     if curated:
-        for entry in await rows("select key, pmid from curated_entries where pmid is not null"):
-            if entry["pmid"] in found:
-                found.setdefault(entry["key"], found[entry["pmid"]])
+        for entry in await rows("select key, paper_id from curated_entries where paper_id is not null"):
+            if entry["paper_id"] in found:
+                found.setdefault(entry["key"], found[entry["paper_id"]])
     if "effects" in present:
-        effects = await rows("select effect_id, pmid, key, outcome, event, measure, timepoint_weeks from effects")
+        effects = await rows("select effect_id, paper_id, key, outcome, event, measure, timepoint_weeks from effects")
         words = {}
         for effect in effects:
-            study = found.get(effect["pmid"]) or found.get(effect["key"])
+            study = found.get(effect["paper_id"]) or found.get(effect["key"])
             text = f"{study[0] if study else effect['key']}: {label('outcome', effect['outcome'])}"
             text += f" ({effect['event']})" if effect["event"] else ""
             text += f", {label('measure', effect['measure'])}" if effect["measure"] else ""
@@ -223,8 +223,12 @@ def reference(known, key):
         words, href, title = known[key]
         return Markup('<a href="{}" title="{}">{}</a>').format(href, title, words)
     if key.isdigit():
-        return Markup('<a href="https://pubmed.ncbi.nlm.nih.gov/{0}/">PubMed {0}</a>').format(key)
+        return pubmed_link(key)
     return escape(key)
+
+
+def pubmed_link(pmid):
+    return Markup('<a href="https://pubmed.ncbi.nlm.nih.gov/{0}/">PubMed {0}</a>').format(pmid)
 
 
 # ---- JSON --------------------------------------------------------------------------------------
@@ -348,6 +352,8 @@ def render_cell(row, value, column, table, database, datasette):
         return highlighted(value)
     if value in (0, 1) and is_flag(column, description_of(datasette, database, table, column)):
         return "yes" if value else "no"
+    if column == "pmid" and value:  # a PubMed ID, wherever it is (the paper itself is `paper_id`)
+        return pubmed_link(value)
     data = json_value(value)
     if column in REFERENCE_COLUMNS or data is not None:
 
@@ -357,7 +363,7 @@ def render_cell(row, value, column, table, database, datasette):
             known = await names(datasette, database)
             if data is not None:
                 return json_words(data, column, table, known)
-            if column == "pmid" and not await is_view_or_query(datasette, database, table):
+            if column == "paper_id" and not await is_view_or_query(datasette, database, table):
                 # a table's own paper key: Datasette's foreign key link, in words
                 return reference(known, value) if str(value) in known else None
             return reference(known, value)

@@ -15,10 +15,10 @@ async def not_yet_in_analysis(datasette):
     if VIEW not in await db.view_names():
         return {VIEW: None}
     result = await db.execute(
-        f"select pmid, citation, found, machine_read_numbers from {VIEW} order by first_seen desc, pmid")
+        f"select paper_id, citation, found, machine_read_numbers from {VIEW} order by first_seen desc, paper_id")
     papers = [dict(row) for row in result.rows]
     for paper in papers:
-        paper["href"] = datasette.urls.row(DATABASE, "papers", tilde_encode(paper["pmid"]))
+        paper["href"] = datasette.urls.row(DATABASE, "papers", tilde_encode(paper["paper_id"]))
     return {VIEW: papers}
 
 

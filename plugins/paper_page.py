@@ -78,16 +78,16 @@ async def paper_results(datasette, db, key):
     found = {"paper_effects": [], "paper_rob": [], "paper_pooled": []}
     if "effects" in present:
         found["paper_effects"] = await rows(
-            db, "select * from effects where pmid = ? order by is_primary desc, outcome, timepoint_weeks, effect_id", [key])
+            db, "select * from effects where paper_id = ? order by is_primary desc, outcome, timepoint_weeks, effect_id", [key])
         for effect in found["paper_effects"]:
             effect["href"] = datasette.urls.row(DATABASE, "effects", tilde_encode(effect["effect_id"]))
     if "risk_of_bias" in present:
-        judged = await rows(db, "select * from risk_of_bias where pmid = ?", [key])
+        judged = await rows(db, "select * from risk_of_bias where paper_id = ?", [key])
         found["paper_rob"] = sorted(judged, key=lambda r: ROB_ORDER.index(r["domain"]) if r["domain"] in ROB_ORDER else 99)
         for judgement in found["paper_rob"]:
             judgement["href"] = datasette.urls.row(DATABASE, "risk_of_bias", tilde_encode(judgement["key"]) + "," + tilde_encode(judgement["domain"]))
     if "meta_analyses" in present:
-        found["paper_pooled"] = await rows(db, "select * from meta_analyses where pmid = ? order by position", [key])
+        found["paper_pooled"] = await rows(db, "select * from meta_analyses where paper_id = ? order by position", [key])
         for pooled in found["paper_pooled"]:
             pooled["href"] = datasette.urls.row(DATABASE, "meta_analyses", tilde_encode(pooled["key"]) + "," + str(pooled["position"]))
     return found
@@ -95,13 +95,13 @@ async def paper_results(datasette, db, key):
 
 async def paper_record(datasette, key):
     db = datasette.get_database(DATABASE)
-    one = "where pmid = ?"
+    one = "where paper_id = ?"
     urls = await first(db, f"select pubmed_url, doi_url, pmc_url from paper_urls {one}", [key])
     related = await rows(db, f"select * from related_papers {one} order by origin, relation, other_key", [key])
     for link in related:
         link["href"] = paper_href(datasette, link["other_key"]) if link["other_in_kb"] else None
         link["found_by"] = found_by(link["origin"])
-    curated = await first(db, "select * from curated_entries where pmid = ? and type = 'publication'", [key])
+    curated = await first(db, "select * from curated_entries where paper_id = ? and type = 'publication'", [key])
     return {
         "paper_urls": urls or {},
         "paper_sections": await rows(db, f"select label, html from abstract_sections {one} order by position", [key]),

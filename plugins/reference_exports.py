@@ -13,11 +13,14 @@ from datasette.utils.asgi import Response
 from datasette.views.base import DatasetteError
 
 from harvest.refs import page_range  # '529-38' -> ('529', '538'), as the checker reads ranges
+from harvest.store import is_pmid
 
-# A result can be exported when it has these columns...
-REQUIRED_COLUMNS = {"pmid", "title", "authors", "year"}
-# ...and these are used when present. `journal` wins over `journal_iso`.
-OPTIONAL_COLUMNS = {"journal", "journal_iso", "volume", "issue", "pages", "doi", "abstract"}
+# A result can be exported when it has these columns, and names its papers by one of PAPER_COLUMNS
+# (the key, or the PubMed ID)...
+REQUIRED_COLUMNS = {"title", "authors", "year"}
+PAPER_COLUMNS = {"paper_id", "pmid"}
+# ...and these are used when present. `journal` wins over `journal_iso`; `pmid` gives the PMID.
+OPTIONAL_COLUMNS = {"pmid", "journal", "journal_iso", "volume", "issue", "pages", "doi", "abstract"}
 
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{}/"
 # PubMed style "Younger J", "D'Souza RS": a family name then up to three capital initials.
@@ -30,21 +33,22 @@ ANONYMOUS = "Anonymous"  # what a paper with no author (person or group) is cite
 
 
 def can_render(columns):
-    return REQUIRED_COLUMNS.issubset(columns)
+    return REQUIRED_COLUMNS.issubset(columns) and bool(PAPER_COLUMNS.intersection(columns))
 
 
 def references(columns, rows):
-    """Each row as a plain reference dict; a paper keyed by doi: or curated: has no PMID."""
+    """Each row as a plain reference dict, with a PMID only where the paper has one."""
     if not can_render(columns):
         # Reached by typing the extension on a result the link was not offered for.
         raise DatasetteError(
-            "RIS and BibTeX need the columns " + ", ".join(sorted(REQUIRED_COLUMNS)), status=400
+            "RIS and BibTeX need the columns " + ", ".join(sorted(REQUIRED_COLUMNS))
+            + " and " + " or ".join(sorted(PAPER_COLUMNS)), status=400
         )
     for row in rows:
         row = dict(zip(columns, row))
-        key = str(row["pmid"])
+        pmid = row.get("pmid")
         yield {
-            "pmid": key if key.isdigit() else None,
+            "pmid": str(pmid) if pmid and is_pmid(pmid) else None,  # an old query's `pmid` may hold a doi: key
             "title": row["title"] or "",
             "authors": [name.strip() for name in (row["authors"] or "").split(",") if name.strip()],
             "year": row["year"],

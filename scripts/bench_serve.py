@@ -54,7 +54,7 @@ def serving(db_path, inspect_file, workers):
 def pages(db_path):
     """Distinct pages a reader asks for, by kind: row pages, searches, filtered tables."""
     connection = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    keys = [key for (key,) in connection.execute("select pmid from papers order by pmid")]
+    keys = [key for (key,) in connection.execute("select paper_id from papers order by paper_id")]
     years = [year for (year,) in connection.execute("select distinct year from papers where year is not null order by year")]
     words = sorted({word.lower().strip(".,:;()") for (title,) in connection.execute("select title from papers")
                     for word in (title or "").split() if len(word.strip(".,:;()")) >= 6 and word.isascii()})
@@ -64,7 +64,7 @@ def pages(db_path):
         [f"/kb/papers/{tilde_encode(key)}" for key in keys],
         [f"/kb/search_papers?q={urllib.parse.quote(word)}" for word in words],
         [f"/kb/paper_facets?_search={urllib.parse.quote(word)}" for word in words],
-        [f"/kb/tags?pmid={urllib.parse.quote(key)}" for key in keys],
+        [f"/kb/tags?paper_id={urllib.parse.quote(key)}" for key in keys],
         [f"/kb/papers?year={year}" for year in years],
         [f"/kb/effects/{tilde_encode(key)}" for key in effects],
         [f"/kb/trials/{tilde_encode(key)}" for key in trials],

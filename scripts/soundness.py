@@ -7,7 +7,12 @@ import sqlite_utils
 
 CHECKS = {
     "papers present": "select count(*) > 0 from papers",
-    "every paper tagged": "select count(*) = 0 from papers where pmid not in (select pmid from tags)",
+    "every paper tagged": "select count(*) = 0 from papers where paper_id not in (select paper_id from tags)",
+    # a PMID, and only a PMID, in pmid: the paper's own key when it is one
+    "papers.pmid holds PubMed IDs only": (
+        "select count(*) = 0 from papers where pmid glob '*[^0-9]*' or pmid = '' "
+        "or pmid is not (case when paper_id glob '*[^0-9]*' then null else paper_id end)"
+    ),
     "every auto tag has evidence": (
         "select count(*) = 0 from tags where source = 'auto' and evidence is null"
     ),

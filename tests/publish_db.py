@@ -143,7 +143,7 @@ CURATED_TAGS = {
 
 CURATED_ENTRIES = [
     {
-        "key": "younger-2013-crossover", "pmid": RCT, "type": "publication", "doi": "10.1002/art.99001",
+        "key": "younger-2013-crossover", "paper_id": RCT, "type": "publication", "doi": "10.1002/art.99001",
         # A conflict with PubMed on purpose: the curated year says 2012.
         "title": "Low-dose naltrexone for fibromyalgia: a randomized crossover trial",
         "authors": "Younger J, Noor N, McCue R, Mackey S", "year": 2012, "journal": "Arthritis Rheum",
@@ -159,7 +159,7 @@ CURATED_ENTRIES = [
         "registry_ids": ["NCT00568555"], "checked": "2026-11-25",
     },
     {
-        "key": "driver-2099-retrospective", "pmid": CURATED_ONLY, "type": "publication",
+        "key": "driver-2099-retrospective", "paper_id": CURATED_ONLY, "type": "publication",
         "doi": "10.3390/biomed99.1087",
         "title": "Efficacy of low-dose naltrexone in chronic pain: a retrospective analysis",
         "authors": "Driver CN, D'Souza RS", "year": 2023, "journal": "Biomedicines",
@@ -172,7 +172,7 @@ CURATED_ENTRIES = [
         "result_direction": "favours_ldn", "checked": "2026-11-25",
     },
     {
-        "key": "test-2021-hostile", "pmid": HOSTILE, "type": "publication", "design": [], "outcomes": [],
+        "key": "test-2021-hostile", "paper_id": HOSTILE, "type": "publication", "design": [], "outcomes": [],
         "note": "Kept to check that <b>notes</b> are shown as text.", "checked": "2026-11-25",
     },
 ]
@@ -203,10 +203,15 @@ LINKS = [
 ]
 
 
+def curated_record(key, title, authors, year, journal, **extra):
+    """A paper PubMed does not hold, as the curation loader stores it: keyed, with no PMID."""
+    return {**record(None, title, authors, year, journal, **extra), "paper_id": key}
+
+
 def curated_only_record():
     """The citation the curation loader would store for a paper PubMed does not hold."""
     entry = CURATED_ENTRIES[1]
-    return record(
+    return curated_record(
         CURATED_ONLY, entry["title"], entry["authors"].split(", "), entry["year"], entry["journal"],
         **{field: entry[field] for field in ("doi", "volume", "issue", "pages")},
     )
@@ -219,17 +224,18 @@ def build(path):
         save_paper(db, paper)
     save_paper(db, curated_only_record(), source="curated")
     save_paper(
-        db, record(NO_IDENTIFIER, "Opioid blockade in fibromyalgia: a congress abstract", ["Early B"], 2019, "Ann Rheum Dis"),
+        db, curated_record(NO_IDENTIFIER, "Opioid blockade in fibromyalgia: a congress abstract", ["Early B"], 2019,
+                           "Ann Rheum Dis"),
         source="curated",
     )
     # The hostile title as if it had slipped past parse-time sanitising: rendering must
     # still make it inert.
     db.execute(
-        "update papers set title_html = ? where pmid = ?",
+        "update papers set title_html = ? where paper_id = ?",
         ["A title with <script>alert('x')</script> <sup>markup</sup>", HOSTILE],
     )
-    db.execute("update abstract_sections set html = text || ' <script>alert(1)</script>' where pmid = ?", [HOSTILE])
-    db.execute("update papers set first_seen = '2026-01-05T10:00:00Z' where pmid = ?", [OLD])
+    db.execute("update abstract_sections set html = text || ' <script>alert(1)</script>' where paper_id = ?", [HOSTILE])
+    db.execute("update papers set first_seen = '2026-01-05T10:00:00Z' where paper_id = ?", [OLD])
     db["harvest_runs"].insert(
         {"id": 1, "started_at": LAST_RUN_STARTED, "ended_at": "2026-11-20T08:05:00Z", "mode": "full",
          "dois_asked": 7, "found": 6, "unresolved": 1, "new_papers": 6, "status": "ok"},

@@ -144,7 +144,7 @@ def main_pages(db_path):
     rows it pooled, a risk-of-bias judgement, the search."""
     connection = sqlite3.connect(db_path)
     (paper,) = connection.execute(
-        "select pmid from evidence_table where evidence_from = 'curated' order by year desc limit 1").fetchone()
+        "select paper_id from evidence_table where evidence_from = 'curated' order by year desc limit 1").fetchone()
     outcome, method, pooled = connection.execute(
         "select outcome, method, effect_ids from pooled_estimates order by k desc limit 1").fetchone()
     (key, domain) = connection.execute("select key, domain from risk_of_bias limit 1").fetchone()
@@ -234,8 +234,8 @@ def screenshots(db_path, out_dir):
     connection = sqlite3.connect(db_path)
     # the newest curated trial with results and an abstract shows every part of the page
     (key,) = connection.execute(
-        """select e.pmid from evidence_table e join papers p on p.pmid = e.pmid
-           order by e.evidence_from = 'curated' desc, exists (select 1 from effects r where r.pmid = e.pmid) desc,
+        """select e.paper_id from evidence_table e join papers p on p.paper_id = e.paper_id
+           order by e.evidence_from = 'curated' desc, exists (select 1 from effects r where r.paper_id = e.paper_id) desc,
                     p.abstract is not null desc, e.year desc limit 1"""
     ).fetchone()
     outcome, method, pooled = connection.execute(

@@ -70,9 +70,9 @@ def test_candidates_come_from_results_papers_and_a_rerun_writes_nothing(tmp_path
         store.save_paper(db, {"pmid": key, "title": title, "year": 2022, "authors": [],
                               "abstract_sections": [{"label": "RESULTS", "text": sentence}]})
     pipeline.tag_papers(db)
-    rows = list(db.query("select candidate_id, pmid, measure, estimate, ci_low, ci_high, sentence "
+    rows = list(db.query("select candidate_id, paper_id, measure, estimate, ci_low, ci_high, sentence "
                          "from effect_candidates"))
-    assert rows == [{"candidate_id": "1#1", "pmid": "1", "measure": "md", "estimate": -1.2, "ci_low": -2.0,
+    assert rows == [{"candidate_id": "1#1", "paper_id": "1", "measure": "md", "estimate": -1.2, "ci_low": -2.0,
                      "ci_high": -0.4, "sentence": sentence}]
     changes = db.conn.total_changes
     pipeline.tag_papers(db)
@@ -85,10 +85,10 @@ def with_abstracts(tmp_path_factory):
     db = rebuilt_committed_kb(tmp_path_factory.mktemp("candidates") / "kb.db")
     pooled_before = list(db.query("select * from pooled_estimates order by outcome, method"))
     for entry, sections in yaml.safe_load((FIXTURES / "abstracts_final_innova.yml").read_text()).items():
-        (key,) = db.execute("select pmid from curated_entries where key = ?", [entry]).fetchone()
+        (key,) = db.execute("select paper_id from curated_entries where key = ?", [entry]).fetchone()
         db["abstract_sections"].insert_all(
-            [{"pmid": key, "position": i, "label": s["label"], "text": s["text"]} for i, s in enumerate(sections, 1)],
-            pk=("pmid", "position"))
+            [{"paper_id": key, "position": i, "label": s["label"], "text": s["text"]} for i, s in enumerate(sections, 1)],
+            pk=("paper_id", "position"))
     pipeline.tag_papers(db)
     return db, pooled_before
 
@@ -99,13 +99,13 @@ def agreement(db):
     A curated number agrees when a candidate of the same paper gives it in the same column, for the
     same outcome or a sentence naming none (arm sizes), and, for an estimate, the same measure."""
     papers = [row[0] for row in db.execute(
-        "select pmid from curated_entries where key in ('bruun-2024-final', 'rodriguezfreire-2026-innova')")]
+        "select paper_id from curated_entries where key in ('bruun-2024-final', 'rodriguezfreire-2026-innova')")]
     marks = ", ".join("?" for _ in papers)
-    curated = list(db.query(f"select * from effects where pmid in ({marks})", papers))
-    found = list(db.query(f"select * from effect_candidates where pmid in ({marks})", papers))
+    curated = list(db.query(f"select * from effects where paper_id in ({marks})", papers))
+    found = list(db.query(f"select * from effect_candidates where paper_id in ({marks})", papers))
 
     def same(candidate, effect, column):
-        return (candidate["pmid"] == effect["pmid"] and candidate[column] is not None
+        return (candidate["paper_id"] == effect["paper_id"] and candidate[column] is not None
                 and effect[column] is not None and abs(candidate[column] - effect[column]) < 1e-9
                 and candidate["outcome"] in (None, effect["outcome"])
                 and (column not in ("estimate", "ci_low", "ci_high") or candidate["measure"] == effect["measure"]))

@@ -80,25 +80,26 @@ def test_build_loads_curated_papers_trials_links_and_tags(tmp_path):
     assert db["trials"].count == len([e for e in ENTRIES if e["type"] == "trial"])
     final = db["papers"].get("38258677")
     assert final["source"] == "curated" and final["journal_iso"] == "Lancet Rheumatol"
-    curated = {(r["kind"], r["value"]) for r in db.query("select kind, value from tags where pmid = '38258677' and source = 'curated'")}
+    assert final["pmid"] == "38258677"  # its curated PMID, which is also its key
+    curated = {(r["kind"], r["value"]) for r in db.query("select kind, value from tags where paper_id = '38258677' and source = 'curated'")}
     assert {("design", "rct"), ("comparator", "placebo"), ("sample_size", "99")} <= curated
     dose = json.loads(db.execute(
-        "select detail from tags where pmid = '38258677' and kind = 'dose' and source = 'curated'").fetchone()[0])
+        "select detail from tags where paper_id = '38258677' and kind = 'dose' and source = 'curated'").fetchone()[0])
     assert dose["max_mg_per_day"] == 6 and dose["band"] == "low"
-    assert db.execute("select count(*) from papers where pmid not in (select pmid from tags where source = 'auto')").fetchone()[0] == 0
+    assert db.execute("select count(*) from papers where paper_id not in (select paper_id from tags where source = 'auto')").fetchone()[0] == 0
     assert db["links"].count_where("relation = 'reports_trial' and to_key = 'NCT04270877'") >= 1
     # A field the curator left empty stays empty in the evidence table, even where auto tags guess it.
-    moser = db.execute("select duration, evidence_from from evidence_table where pmid = '40491623'").fetchone()
+    moser = db.execute("select duration, evidence_from from evidence_table where paper_id = '40491623'").fetchone()
     assert BY_KEY["moser-2025-casereport"].get("duration_weeks") is None
-    assert db.execute("select count(*) from tags where pmid = '40491623' and kind = 'duration' and source = 'auto'").fetchone()[0]
+    assert db.execute("select count(*) from tags where paper_id = '40491623' and kind = 'duration' and source = 'auto'").fetchone()[0]
     assert moser == (None, "curated")
 
     def snapshot():
         again = sqlite_utils.Database(db_path)
         return (
-            list(again.query("select pmid, updated_at from papers order by pmid")),
-            sorted(map(tuple, again.execute("select pmid, kind, value, detail, source from tags"))),
-            list(again.query("select * from tag_state order by pmid")),
+            list(again.query("select paper_id, updated_at from papers order by paper_id")),
+            sorted(map(tuple, again.execute("select paper_id, kind, value, detail, source from tags"))),
+            list(again.query("select * from tag_state order by paper_id")),
         )
 
     before = snapshot()
@@ -202,7 +203,7 @@ def test_search_index_follows_changed_and_removed_papers(tmp_path):
 
     def found(words):
         return [r[0] for r in db.execute(
-            "select s.pmid from search_texts_fts join search_texts s on s.paper_rowid = search_texts_fts.rowid "
+            "select s.paper_id from search_texts_fts join search_texts s on s.paper_rowid = search_texts_fts.rowid "
             "where search_texts_fts match ?", [words])]
 
     assert sorted(found("fell")) == ["doi:10.1234/x1", "doi:10.1234/x2"]

@@ -66,7 +66,7 @@ def test_a_truncated_doi_two_records_complete_stays_unresolved_with_the_reason(m
         summary = pipeline.harvest_dois(db, client, list(read_doi_lines(["10.5555/ldn.2020.12.", "10.5555/ldn.2021.7."])))
         unresolved = {row["doi"]: row["reason"] for row in db["unresolved_dois"].rows}
         lookups = {row["repaired_from"]: row["doi"] for row in db["doi_lookups"].rows}
-        papers = {row["pmid"] for row in db["papers"].rows}
+        papers = {row["paper_id"] for row in db["papers"].rows}
     assert unresolved == {"10.5555/ldn.2020.12": "looks truncated; 2 PubMed records complete it "
                                                  "(10.5555/ldn.2020.12.a, 10.5555/ldn.2020.12.b), so none is chosen"}
     assert summary.unresolved == unresolved

@@ -73,7 +73,7 @@ def test_meta_analyses_carry_pooled_numbers_and_later_reanalyses(built):
     assert (omega["estimate"], omega["ci_low"], omega["ci_high"]) == (-0.6, -1.1, -0.1)
     assert json.loads(omega["included"]) == ["alpha-2009-crossover", "beta-2013-crossover"]
     assert omega["included_verified"] == 1
-    assert json.loads(omega["later"]) == [{"relation": "reanalysis_of", "pmid": "doi:10.5555/psi.2026"}]
+    assert json.loads(omega["later"]) == [{"relation": "reanalysis_of", "paper_id": "doi:10.5555/psi.2026"}]
     assert rows["psi-2026-letter"]["included_verified"] == 0 and rows["psi-2026-letter"]["estimate"] is None
 
 
@@ -258,7 +258,7 @@ def test_rebuild_is_idempotent(built, tmp_path):
 def retract(db, keys):
     """Retraction notices for these papers, as a harvest records them (PubMed's RetractionIn)."""
     db["comments_corrections"].insert_all(
-        {"pmid": key, "position": 1, "ref_type": "RetractionIn", "ref_pmid": f"9900{number}", "ref_source": "Retraction"}
+        {"paper_id": key, "position": 1, "ref_type": "RetractionIn", "ref_pmid": f"9900{number}", "ref_source": "Retraction"}
         for number, key in enumerate(keys))
     db.conn.commit()
 

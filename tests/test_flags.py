@@ -38,7 +38,7 @@ def add(db, key, title, designs=(), types=()):
 
 
 def roles(db):
-    return dict(db.execute("select pmid, publication_role from paper_facets").fetchall())
+    return dict(db.execute("select paper_id, publication_role from paper_facets").fetchall())
 
 
 def test_publication_types_and_titles_give_the_role_when_the_tags_miss_it(tmp_path):
@@ -58,7 +58,7 @@ def test_publication_types_and_titles_give_the_role_when_the_tags_miss_it(tmp_pa
         "1": "erratum", "2": "erratum", "3": "secondary_analysis", "4": "secondary_analysis", "5": "protocol",
         "6": "letter", "7": "meta_analysis", "8": "results", "9": "unknown", "10": "protocol",
     }
-    facets = dict(db.execute("select pmid, study_type from paper_facets").fetchall())
+    facets = dict(db.execute("select paper_id, study_type from paper_facets").fetchall())
     assert (facets["3"], facets["5"], facets["7"], facets["8"]) == (
         "secondary analysis", "protocol", "meta-analysis", "randomised trial")
 
@@ -67,7 +67,7 @@ def test_a_curated_design_decides_the_role_alone(tmp_path):
     db = role_db(tmp_path / "kb.db")
     add(db, "11", "Low-dose naltrexone for fibromyalgia: a post hoc analysis", ["secondary_analysis"],
         ["Clinical Trial Protocol"])
-    db["curated_entries"].insert({"key": "k", "pmid": "11", "type": "publication", "design": '["rct"]'})
+    db["curated_entries"].insert({"key": "k", "paper_id": "11", "type": "publication", "design": '["rct"]'})
     assert roles(db)["11"] == "results"
 
 
@@ -103,7 +103,7 @@ def test_a_trial_built_from_registry_and_pubmed_records_alone_gets_its_three_fla
     trial = rows[TRIAL]
     # The protocol and the post hoc analysis name the trial, but only the results paper reports it.
     assert json.loads(trial["results_papers"]) == [RESULTS]
-    assert sorted((p["pmid"], p["role"]) for p in json.loads(trial["other_papers"])) == [
+    assert sorted((p["paper_id"], p["role"]) for p in json.loads(trial["other_papers"])) == [
         (PROTOCOL, "protocol"), (POST_HOC, "secondary_analysis")]
     assert trial["results_papers_from"] == "machine-read"
     assert trial["registry_facts_from"] == "ClinicalTrials.gov record updated 2020-01-15"
@@ -117,7 +117,7 @@ def test_a_trial_built_from_registry_and_pubmed_records_alone_gets_its_three_fla
     # Trial B finished in 2016 and has only a protocol: unpublished.
     lone = rows[UNPUBLISHED_TRIAL]
     assert (lone["flag_unpublished"], lone["published"], lone["results_papers"]) == (1, 0, "[]")
-    assert json.loads(lone["other_papers"]) == [{"pmid": PROTOCOL_ONLY, "role": "protocol"}]
+    assert json.loads(lone["other_papers"]) == [{"paper_id": PROTOCOL_ONLY, "role": "protocol"}]
     assert lone["results_papers_from"] is None
 
 
@@ -167,9 +167,9 @@ def test_final_s_results_papers_are_its_results_paper_alone(committed):
         "from registration_vs_publication where registry_id = 'NCT04270877'").fetchone()
     # 38258677 is the 2024 results paper; 34781989 the protocol, 40214857 the exploratory analysis.
     assert json.loads(final[0]) == ["38258677"]
-    assert sorted(p["pmid"] for p in json.loads(final[1])) == ["34781989", "40214857"]
+    assert sorted(p["paper_id"] for p in json.loads(final[1])) == ["34781989", "40214857"]
     assert json.loads(final[2]) == ["pain_intensity"]
     assert final[3] == "curated"
     papers = {r[0] for r in committed.execute(
-        "select pmid from trial_results_papers where registry_id = 'NCT04270877'")}
+        "select paper_id from trial_results_papers where registry_id = 'NCT04270877'")}
     assert papers == {"38258677"}

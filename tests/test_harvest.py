@@ -300,9 +300,9 @@ def test_refresh_follows_pubmed_links_to_errata_and_comments(tmp_path):
         db = sqlite_utils.Database(db_path)
         assert db["papers"].get("99000009")["title"] == "Erratum: an invented correction notice."
         # The cited paper (a "Cites" link) is not followed; the comment target is ours to curate, not fetch.
-        assert not db["papers"].count_where("pmid = '19453963'")
-        related = {(r["pmid"], r["relation_code"], r["other_key"], r["other_in_kb"])
-                   for r in db.query("select pmid, relation_code, other_key, other_in_kb from related_papers")}
+        assert not db["papers"].count_where("paper_id = '19453963'")
+        related = {(r["paper_id"], r["relation_code"], r["other_key"], r["other_in_kb"])
+                   for r in db.query("select paper_id, relation_code, other_key, other_in_kb from related_papers")}
         assert ("99000001", "ErratumIn", "99000009", 1) in related
         assert ("99000009", "ErratumFor", "99000001", 1) in related
         fake.clear_log()

@@ -20,7 +20,7 @@ def site(tmp_path_factory):
     # The RCT reports NCT00568555: registered on fatigue, published on pain.
     db["registry_facts"].insert({"registry_id": "NCT00568555", "completion_date": "2010-01",
                                  "primary_outcome_values": '["fatigue"]', "results_posted": 0})
-    db["published_outcomes"].insert({"pmid": kb.RCT, "key": "rct", "primary_outcome_values": '["pain_intensity"]'})
+    db["published_outcomes"].insert({"paper_id": kb.RCT, "key": "rct", "primary_outcome_values": '["pain_intensity"]'})
     db.close()
     return kb.make_datasette(path)
 

@@ -43,8 +43,8 @@ def rows(site, path):
     return response.json()["rows"]
 
 
-def by_pmid(items):
-    return {row["pmid"]: row for row in items}
+def by_key(items):
+    return {row["paper_id"]: row for row in items}
 
 
 # ---- metadata -------------------------------------------------------------------------------
@@ -122,7 +122,7 @@ def test_there_are_at_least_six_canned_queries_and_each_answers(site):
 
 
 def test_evidence_table_has_one_row_per_clinical_study(site):
-    studies = by_pmid(rows(site, "/kb/evidence_table"))
+    studies = by_key(rows(site, "/kb/evidence_table"))
     # reviews, protocols and errata are not clinical studies
     assert set(studies) == {kb.RCT, kb.OLD, kb.CURATED_ONLY}
     rct = studies[kb.RCT]
@@ -131,7 +131,7 @@ def test_evidence_table_has_one_row_per_clinical_study(site):
     assert rct["primary_outcome"] == "daily pain intensity (0-100 scale)"
     assert rct["result_direction"] == "favours_ldn"
     assert json.loads(rct["registry_ids"]) == ["NCT00568555"]
-    assert rct["pubmed_url"] == "https://pubmed.ncbi.nlm.nih.gov/99000001/"
+    assert (rct["pmid"], rct["pubmed_url"]) == (kb.RCT, "https://pubmed.ncbi.nlm.nih.gov/99000001/")
     assert rct["pmc_url"] == "https://pmc.ncbi.nlm.nih.gov/articles/PMC9900001/"
     assert rct["evidence_from"] == "curated"
     # a paper nobody curated yet is described by its auto tags
@@ -139,7 +139,7 @@ def test_evidence_table_has_one_row_per_clinical_study(site):
     assert json.loads(studies[kb.OLD]["design"]) == ["case_report"]
     assert studies[kb.OLD]["duration"] == "6 weeks"
     assert studies[kb.OLD]["duration_weeks"] == 6.0
-    assert studies[kb.CURATED_ONLY]["pubmed_url"] is None
+    assert (studies[kb.CURATED_ONLY]["pmid"], studies[kb.CURATED_ONLY]["pubmed_url"]) == (None, None)
     assert studies[kb.CURATED_ONLY]["doi_url"] == "https://doi.org/10.3390/biomed99.1087"
 
 
@@ -162,20 +162,20 @@ def test_clinical_evidence_reads_in_words_with_the_study_linked(site):
 
 def test_labels_view_joins_values_to_words(site):
     found = fetch(site, "/kb.json", params={"_shape": "objects", "sql": (
-        "select e.pmid, l.label from evidence_table e "
+        "select e.paper_id, l.label from evidence_table e "
         "join labels l on l.vocabulary = 'direction' and l.value = e.result_direction")}).json()["rows"]
-    assert {"pmid": kb.RCT, "label": "favours LDN"} in found
+    assert {"paper_id": kb.RCT, "label": "favours LDN"} in found
     words = {(r["vocabulary"], r["value"]): r["label"] for r in rows(site, "/kb/labels")}
     assert words[("design", "placebo_controlled")] == "placebo-controlled"
     assert words[("direction", "no_difference")] == "no difference"
 
 
 def test_tag_values_read_as_words_in_tag_tables(site):
-    page = fetch(site, f"/kb/tags?pmid={kb.RCT}&kind=design").text
+    page = fetch(site, f"/kb/tags?paper_id={kb.RCT}&kind=design").text
     cells = set(re.findall(r'<td class="col-value[^"]*">(.*?)</td>', page))
     assert {"randomised controlled trial", "double-blind"} <= cells
     assert not {"rct", "double_blind"} & cells
-    [row] = rows(site, f"/kb/tags?pmid={kb.RCT}&kind=design&value=placebo_controlled")
+    [row] = rows(site, f"/kb/tags?paper_id={kb.RCT}&kind=design&value=placebo_controlled")
     assert row["value"] == "placebo_controlled"  # the data keeps the value
 
 
@@ -189,7 +189,7 @@ def test_every_vocabulary_value_has_a_label():
 
 
 def test_publication_role_tells_results_from_protocols_and_reviews(site):
-    roles = {r["pmid"]: r["publication_role"] for r in rows(site, "/kb/paper_facets")}
+    roles = {r["paper_id"]: r["publication_role"] for r in rows(site, "/kb/paper_facets")}
     assert roles[kb.RCT] == "results" and roles[kb.PROTOCOL] == "protocol" and roles[kb.REVIEW] == "review"
     page = fetch(site, "/kb/paper_facets").text
     assert ">study results</a>" in page and ">protocol</a>" in page  # facet values as words
@@ -197,7 +197,7 @@ def test_publication_role_tells_results_from_protocols_and_reviews(site):
 
 def test_doses_studied(site):
     doses = rows(site, "/kb/doses")
-    assert [(d["pmid"], d["dose"], d["min_mg_per_day"], d["max_mg_per_day"], d["band"], d["source"]) for d in doses] == [
+    assert [(d["paper_id"], d["dose"], d["min_mg_per_day"], d["max_mg_per_day"], d["band"], d["source"]) for d in doses] == [
         (kb.RCT, "4.5 mg/day", 4.5, 4.5, "low", "curated"),
         (kb.CURATED_ONLY, "0.5-4.5 mg/day", 0.5, 4.5, "low", "curated"),
     ]
@@ -207,18 +207,18 @@ def test_outcomes_by_design(site):
     cells = {(r["outcome"], r["design"]): r for r in rows(site, "/kb/outcomes")}
     assert cells[("pain_intensity", "rct")]["papers"] == 1
     assert cells[("pain_intensity", "rct")]["favours_ldn"] == 1
-    assert json.loads(cells[("pain_intensity", "retrospective")]["pmids"]) == [kb.CURATED_ONLY]
+    assert json.loads(cells[("pain_intensity", "retrospective")]["paper_ids"]) == [kb.CURATED_ONLY]
 
 
 def test_adverse_events_reported(site):
     events = {r["adverse_event"]: r for r in rows(site, "/kb/adverse_events")}
     assert events["vivid dreams"]["papers"] == 2
-    assert sorted(json.loads(events["vivid dreams"]["pmids"])) == [kb.RCT, kb.OLD]
+    assert sorted(json.loads(events["vivid dreams"]["paper_ids"])) == [kb.RCT, kb.OLD]
     assert events["headache"]["papers"] == 1
 
 
 def test_trials_and_their_publications(site):
-    found = {(r["registry_id"], r["pmid"]): r for r in rows(site, "/kb/trials_and_publications")}
+    found = {(r["registry_id"], r["paper_id"]): r for r in rows(site, "/kb/trials_and_publications")}
     assert found[(kb.TRIAL, kb.PROTOCOL)]["role"] == "protocol"
     reported = found[("NCT00568555", kb.RCT)]
     assert reported["role"] == "reports the trial"
@@ -244,16 +244,18 @@ def test_a_letter_linked_to_no_paper_yet_is_listed_as_such(db_path, tmp_path):
     shutil.copy(db_path, copy)
     letter = "99000009"
     with sqlite3.connect(copy) as connection:
-        connection.execute("insert into papers (pmid, title, year, citation, source) values (?, ?, 2026, ?, 'pubmed')",
-                           [letter, "A re-analysis suggests less benefit", "Letter A. A re-analysis. J Test. 2026."])
-        connection.execute("insert into tags (pmid, kind, value, source) values (?, 'design', 'letter', 'auto')", [letter])
+        connection.execute("insert into papers (paper_id, pmid, title, year, citation, source) "
+                           "values (?, ?, ?, 2026, ?, 'pubmed')",
+                           [letter, letter, "A re-analysis suggests less benefit", "Letter A. A re-analysis. J Test. 2026."])
+        connection.execute("insert into tags (paper_id, kind, value, source) values (?, 'design', 'letter', 'auto')",
+                           [letter])
     found = rows(kb.make_datasette(copy), "/kb/corrections_retractions_comments")
     assert {"later_paper": letter, "relation": "letter", "concerns": "not yet identified on the pages checked",
             "origin": "pubmed"} in found
 
 
 def test_related_papers_name_both_directions(site):
-    related = {(r["pmid"], r["relation"], r["other_key"]) for r in rows(site, "/kb/related_papers")}
+    related = {(r["paper_id"], r["relation"], r["other_key"]) for r in rows(site, "/kb/related_papers")}
     assert (kb.RCT, "included in review", kb.REVIEW) in related
     assert (kb.REVIEW, "review including", kb.RCT) in related
     assert (kb.PROTOCOL, "protocol of", kb.TRIAL) in related
@@ -282,21 +284,23 @@ def test_unresolved_dois(site):
 
 def test_search_papers_is_ranked_full_text(site):
     found = rows(site, "/kb/search_papers?q=crossover+naltrexone")
-    assert [r["pmid"] for r in found] == [kb.RCT]
+    assert [r["paper_id"] for r in found] == [kb.RCT]
+    assert found[0]["pmid"] == kb.RCT  # and the PubMed ID, for export
     assert "<mark>crossover</mark>" in found[0]["matched_text"]
     page = fetch(site, "/kb/search_papers?q=crossover").text
     results = page[page.index('<table class="rows-and-columns">'):page.index("</table>")]
     assert "<mark>crossover</mark>" in results and "&lt;mark&gt;" not in results
     assert '<label for="kb-search-input">' in page and 'value="crossover"' in page
     # curated summaries and outcomes in words are searched too, not only titles and abstracts
-    assert [r["pmid"] for r in rows(site, "/kb/search_papers?q=" + "most patients reported")] == [kb.CURATED_ONLY]
-    assert kb.RCT in {r["pmid"] for r in rows(site, "/kb/search_papers?q=" + "pain intensity")}
+    [curated_only] = rows(site, "/kb/search_papers?q=" + "most patients reported")
+    assert (curated_only["paper_id"], curated_only["pmid"]) == (kb.CURATED_ONLY, None)
+    assert kb.RCT in {r["paper_id"] for r in rows(site, "/kb/search_papers?q=" + "pain intensity")}
     # papers with the word in their title rank before papers with it only elsewhere
     ranked = rows(site, "/kb/search_papers?q=fibromyalgia")
     in_title = ["fibromyalgia" in r["title"].lower() for r in ranked]
     assert True in in_title and False in in_title
     assert in_title == sorted(in_title, reverse=True)
-    ranked = [r["pmid"] for r in rows(site, "/kb/search_papers?q=naltrexone")]
+    ranked = [r["paper_id"] for r in rows(site, "/kb/search_papers?q=naltrexone")]
     assert len(ranked) == 5 and set(ranked) >= {kb.RCT, kb.REVIEW, kb.PROTOCOL}
     # FTS syntax characters in the input are searched for, not parsed
     assert fetch(site, '/kb/search_papers.json?q=%22unbalanced').status_code == 200
@@ -305,13 +309,13 @@ def test_search_papers_is_ranked_full_text(site):
 
 
 def test_conflicts_list_curated_facts_pubmed_disagrees_with(site):
-    assert [(r["pmid"], r["field"], r["curated_value"], r["pubmed_value"]) for r in rows(site, "/kb/conflicts")] == [
+    assert [(r["paper_id"], r["field"], r["curated_value"], r["pubmed_value"]) for r in rows(site, "/kb/conflicts")] == [
         (kb.RCT, "year", "2012", "2013")
     ]
 
 
 def test_tag_disagreements(site):
-    found = {(r["pmid"], r["kind"], r["value"], r["in_auto"], r["in_curated"]) for r in rows(site, "/kb/tag_disagreements")}
+    found = {(r["paper_id"], r["kind"], r["value"], r["in_auto"], r["in_curated"]) for r in rows(site, "/kb/tag_disagreements")}
     assert (kb.RCT, "design", "double_blind", 0, 1) in found
     assert (kb.RCT, "outcome", "mood", 0, 1) in found
     # agreement is not listed, nor kinds the curator left empty
@@ -330,7 +334,7 @@ def test_search_and_facets_on_papers(site):
     assert facets["outcome"]["pain_intensity"] == 1
     assert facets["year"] == {2013: 1}
     narrowed = rows(site, "/kb/paper_facets?design__arraycontains=rct")
-    assert [r["pmid"] for r in narrowed] == [kb.RCT]
+    assert [r["paper_id"] for r in narrowed] == [kb.RCT]
 
 
 def test_evidence_table_view_facets(site):
@@ -583,11 +587,11 @@ def evidence_site(db_path, tmp_path_factory):
     store.ensure_db_shape(db)
     assert "effects" in evidence.TABLES
     db["effects"].insert_all([
-        {"effect_id": "younger-2013-crossover#1", "key": "younger-2013-crossover", "pmid": kb.RCT,
+        {"effect_id": "younger-2013-crossover#1", "key": "younger-2013-crossover", "paper_id": kb.RCT,
          "trial_key": "NCT00568555", "outcome": "pain_intensity", "timepoint_weeks": 12.0, "measure": "md",
          "estimate": -10.8, "p_value": 0.016, "n_ldn": 28, "n_comparator": 28, "favours": "ldn", "is_primary": 1,
          "crossover": 1, "smd": -0.472099728235831, "poolable": 1, "source": "https://example.org/younger"},
-        {"effect_id": "driver-2099-retrospective#1", "key": "driver-2099-retrospective", "pmid": kb.CURATED_ONLY,
+        {"effect_id": "driver-2099-retrospective#1", "key": "driver-2099-retrospective", "paper_id": kb.CURATED_ONLY,
          "outcome": "pain_intensity", "measure": "md", "estimate": -1.0, "is_primary": 1, "crossover": 0,
          "smd": -0.2, "poolable": 1, "source": "https://example.org/driver"},
     ])

@@ -169,7 +169,7 @@ def test_week_1_crossref_down_keeps_the_pubmed_stage_exits_3_and_builds(weeks):
         in run.stdout
     assert PARTIAL in run.stderr
     assert rows(db, f"select title from papers where pmid = '{SERIES.pmid}'") == [(SERIES.title,)]
-    assert rows(db, f"select count(*) from search_texts where pmid = '{SERIES.pmid}'") == [(1,)]  # rebuilt
+    assert rows(db, f"select count(*) from search_texts where paper_id = '{SERIES.pmid}'") == [(1,)]  # rebuilt
     assert rows(db, "select count(*) from notices") == [(0,)]
     assert rows(db, "select item from missed_lookups where stage = 'notices' order by 1") == [
         (PILOT.doi,), (SERIES.doi,)]
@@ -183,7 +183,7 @@ def test_week_2_the_missed_notices_are_fetched_and_ctgov_down_is_kept_out(weeks)
     assert "Crossref: asked again about 2 papers an earlier harvest missed" in run.stdout
     asked = {item.split(":", 1)[1] for _, params in log["crossref"] for item in params["filter"].split(",")}
     assert {PILOT.doi, SERIES.doi} <= asked
-    assert rows(db, f"select status, corrected from integrity_status where pmid = '{SERIES.pmid}'") == [
+    assert rows(db, f"select status, corrected from integrity_status where paper_id = '{SERIES.pmid}'") == [
         ("corrected", 1)]
     assert "ClinicalTrials.gov could not be reached; registry records not refreshed for 1 trial" in run.stderr
     assert PARTIAL in run.stderr

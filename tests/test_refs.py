@@ -157,9 +157,7 @@ def assert_stored_citations_check_clean(db):
     for with_doi in (True, False):
         text = "\n\n".join(c + (f" doi:{d}" if d and with_doi else "") for _, c, d in rows)
         results = refs.check_references(text, db=db, offline=True)
-        assert [(r["status"], r["pmid"]) for r in results] == [
-            ("ok", key if key.isdigit() else None) for key, _, _ in rows
-        ]
+        assert [(r["status"], r["pmid"]) for r in results] == [("ok", pmid) for pmid, _, _ in rows]
 
 
 def test_stored_citations_check_clean(kb):

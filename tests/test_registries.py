@@ -156,22 +156,22 @@ def add_paper(db, key, doi=None, title="A paper", source="pubmed"):
 def test_a_crossref_correction_becomes_a_linked_paper_and_sets_the_status(tmp_path):
     db = make_db(tmp_path / "kb.db")
     add_paper(db, "111", doi="10.5555/trial")
-    assert db.execute("select status from integrity_status where pmid = '111'").fetchone()[0] == "none"
+    assert db.execute("select status from integrity_status where paper_id = '111'").fetchone()[0] == "none"
     integrity.save_work(db, work("10.5555/trial", updated_by=[("10.5555/fix", "correction")]))
     integrity.save_work(db, work("10.5555/fix", title="Correction to: A paper", kind="journal-article",
                                  update_to=[("10.5555/trial", "correction")]))
     integrity.link_notices(db)
-    paper = db.execute("select source, title from papers where pmid = 'doi:10.5555/fix'").fetchone()
+    paper = db.execute("select source, title from papers where paper_id = 'doi:10.5555/fix'").fetchone()
     assert paper == ("crossref", "Correction to: A paper")
-    row = db.execute("select status, corrected, retracted, notices from integrity_status where pmid = '111'").fetchone()
+    row = db.execute("select status, corrected, retracted, notices from integrity_status where paper_id = '111'").fetchone()
     assert row[:3] == ("corrected", 1, 0)
     assert json.loads(row[3])[0]["notice"] == "doi:10.5555/fix"
-    assert db.execute("select count(*) from notice_feed where pmid = '111'").fetchone()[0] == 1
+    assert db.execute("select count(*) from notice_feed where paper_id = '111'").fetchone()[0] == 1
     # The same notice indexed by PubMed later: the PubMed paper replaces the Crossref one.
     add_paper(db, "222", doi="10.5555/fix", title="Correction")
     integrity.link_notices(db)
-    assert db["papers"].count_where("pmid = 'doi:10.5555/fix'") == 0
-    assert db.execute("select notice_key from integrity_notices where pmid = '111'").fetchall() == [("222",)]
+    assert db["papers"].count_where("paper_id = 'doi:10.5555/fix'") == 0
+    assert db.execute("select notice_key from integrity_notices where paper_id = '111'").fetchall() == [("222",)]
 
 
 def test_retraction_outranks_correction(tmp_path):
@@ -182,7 +182,7 @@ def test_retraction_outranks_correction(tmp_path):
     for doi in ("10.5555/fix", "10.5555/gone"):
         integrity.save_work(db, work(doi))
     integrity.link_notices(db)
-    row = db.execute("select status, corrected, retracted, sources from integrity_status where pmid = '111'").fetchone()
+    row = db.execute("select status, corrected, retracted, sources from integrity_status where paper_id = '111'").fetchone()
     assert row[:3] == ("retracted", 1, 1)
     assert "Retraction Watch" in row[3]
 
@@ -314,8 +314,8 @@ def test_harvest_finds_notices_and_flags_trials(world):
     db = sqlite_utils.Database(db_path)
     # Crossref's correction, indexed by PubMed, lands as the PubMed paper; the letter as Crossref's.
     assert db.execute("select source from papers where pmid = '38000002'").fetchone() == ("pubmed",)
-    assert db.execute(f"select source from papers where pmid = 'doi:{CROSSREF_NOTICE}'").fetchone() == ("crossref",)
-    status = db.execute("select status, corrected, commented from integrity_status where pmid = '38000001'").fetchone()
+    assert db.execute(f"select source from papers where paper_id = 'doi:{CROSSREF_NOTICE}'").fetchone() == ("crossref",)
+    status = db.execute("select status, corrected, commented from integrity_status where paper_id = '38000001'").fetchone()
     assert status == ("corrected", 1, 1)
     assert {r[0] for r in db.execute("select from_key from links where to_key = '38000001' and origin like 'Crossref%'")} \
         == {"38000002", f"doi:{CROSSREF_NOTICE}"}
@@ -359,7 +359,7 @@ def test_a_crossref_work_that_changed_since_the_last_run_is_saved_again(world):
     assert json.loads(stored) == changed
     assert db.execute(relations, [TRIAL_DOI]).fetchall() == [(PUBMED_NOTICE, "correction_of"),
                                                               (retraction, "retraction_of")]
-    row = db.execute("select status, retracted, corrected, commented from integrity_status where pmid = '38000001'")
+    row = db.execute("select status, retracted, corrected, commented from integrity_status where paper_id = '38000001'")
     assert row.fetchone() == ("retracted", 1, 1, 0)
     assert db.execute("select count(*) from links where from_key = ? and origin like 'Crossref%'",
                       [f"doi:{CROSSREF_NOTICE}"]).fetchone()[0] == 0
@@ -377,7 +377,7 @@ def test_a_withdrawal_notice_is_not_a_correction(world):
     assert db.execute("select notice_doi, relation, notice_type from notices where target_doi = ? "
                       "and relation != 'comment_on'", [TRIAL_DOI]).fetchall() == [
         (withdrawal, "retraction_of", "withdrawal")]
-    row = db.execute("select status, retracted, corrected from integrity_status where pmid = '38000001'")
+    row = db.execute("select status, retracted, corrected from integrity_status where paper_id = '38000001'")
     assert row.fetchone() == ("retracted", 1, 0)
 
 

@@ -134,7 +134,7 @@ def test_the_flow_counts_equal_a_hand_count(built):
 def test_every_paper_and_registration_has_a_decision(built):
     db = sqlite3.connect(built)
     undecided = db.execute(
-        "select pmid from papers where pmid not in (select record from screening where decision = 'included') "
+        "select paper_id from papers where paper_id not in (select record from screening where decision = 'included') "
         "union all select registry_id from trials "
         "where registry_id not in (select record from screening where decision = 'included')").fetchall()
     assert undecided == []
@@ -242,7 +242,7 @@ def test_the_shipped_data_gives_every_paper_a_decision(tmp_path):
     result = CliRunner().invoke(cli, ["build", "--db", str(db_path)])
     assert result.exit_code == 0, result.output
     db = sqlite3.connect(db_path)
-    assert db.execute("select count(*) from papers where pmid not in "
+    assert db.execute("select count(*) from papers where paper_id not in "
                       "(select record from screening where decision = 'included')").fetchone()[0] == 0
     assert db.execute("select count(*) from trials where registry_id not in "
                       "(select record from screening where decision = 'included')").fetchone()[0] == 0

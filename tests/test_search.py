@@ -33,7 +33,7 @@ def paper(rowid, column, length):
     texts = {name: ["filler"] * size for name, size in sizes.items()}
     if column:
         texts[column][0] = WORD
-    return {"paper_rowid": rowid, "pmid": column or f"other-{rowid}", **{k: " ".join(v) for k, v in texts.items()}}
+    return {"paper_rowid": rowid, "paper_id": column or f"other-{rowid}", **{k: " ".join(v) for k, v in texts.items()}}
 
 
 @pytest.fixture
@@ -46,8 +46,8 @@ def db(tmp_path):
 
 
 def ranked(db):
-    return [(row["pmid"], round(-row["rank"], 4)) for row in db.query(
-        f"""select s.pmid, {search.TABLE}_fts.rank as rank from {search.TABLE}_fts
+    return [(row["paper_id"], round(-row["rank"], 4)) for row in db.query(
+        f"""select s.paper_id, {search.TABLE}_fts.rank as rank from {search.TABLE}_fts
         join {search.TABLE} s on s.paper_rowid = {search.TABLE}_fts.rowid
         where {search.TABLE}_fts match ? order by {search.TABLE}_fts.rank""", [WORD])]
 

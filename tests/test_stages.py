@@ -76,7 +76,7 @@ def test_crossref_down_keeps_the_pubmed_stage_exits_3_and_the_next_run_catches_u
     assert "cannot reach http://127.0.0.1:9/works?" in result.stderr
     assert "landed: PubMed records, registry records; not landed: notices" in result.stdout
     db_path = tmp_path / "kb.db"
-    assert rows(db_path, "select pmid from papers order by 1") == [("39100001",), ("39100002",)]
+    assert rows(db_path, "select paper_id from papers order by 1") == [("39100001",), ("39100002",)]
     assert rows(db_path, "select overall_status from ctgov_studies") == [("recruiting",)]
     assert rows(db_path, "select count(*) from crossref_works") == [(0,)]
     assert rows(db_path, "select status, stages_landed, stages_failed from harvest_runs") == [
@@ -92,7 +92,7 @@ def test_crossref_down_keeps_the_pubmed_stage_exits_3_and_the_next_run_catches_u
     assert result.exit_code == 0, result.output
     assert "Crossref: asked again about 2 papers an earlier harvest missed" in result.stdout
     assert {PILOT.doi, SERIES.doi} <= asked_crossref(crossref_server)
-    assert rows(db_path, "select status, corrected from integrity_status where pmid = '39100002'") == [("corrected", 1)]
+    assert rows(db_path, "select status, corrected from integrity_status where paper_id = '39100002'") == [("corrected", 1)]
     assert rows(db_path, "select count(*) from missed_lookups") == [(0,)]
     assert rows(db_path, "select status, stages_landed, stages_failed from harvest_runs where id = 2") == [
         ("ok", "pubmed, registries, notices", None)]
@@ -105,9 +105,9 @@ def test_ctgov_down_keeps_the_pubmed_stage_exits_3_and_the_next_run_catches_up(s
     assert "cannot reach http://127.0.0.1:9/studies?" in result.stderr
     assert "landed: PubMed records, notices; not landed: registry records" in result.stdout
     db_path = tmp_path / "kb.db"
-    assert rows(db_path, "select count(*) from papers where pmid glob '391*'") == [(2,)]
+    assert rows(db_path, "select count(*) from papers where paper_id glob '391*'") == [(2,)]
     assert rows(db_path, "select count(*) from ctgov_records") == [(0,)]
-    assert rows(db_path, "select status, corrected from integrity_status where pmid = '39100002'") == [("corrected", 1)]
+    assert rows(db_path, "select status, corrected from integrity_status where paper_id = '39100002'") == [("corrected", 1)]
     assert rows(db_path, "select stage, item from missed_lookups") == [("registries", TRIAL_ID)]
     assert rows(db_path, "select stages_failed from harvest_runs") == [("registries",)]
 
