@@ -14,6 +14,7 @@ process.
 import contextlib
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -180,6 +181,12 @@ CMD {shell}
 """
 
 
+def readme_images():
+    """The local images README.md shows (`![...](docs/x.png)`), so the published README shows them too."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return sorted({path for path in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", text) if "://" not in path})
+
+
 def publish(db_path, out_dir):
     """Write a deployable directory: kb.db (served immutable) with its inspect file, metadata,
     settings, plugins, templates, static files, the harvest package, pinned requirements and
@@ -190,7 +197,8 @@ def publish(db_path, out_dir):
     out.mkdir(parents=True)
     shutil.copyfile(db_path, out / "kb.db")
     write_inspect_file(out / "kb.db", out / "inspect-data.json")
-    for name in SITE_FILES + ["pyproject.toml", "README.md"]:
+    for name in SITE_FILES + ["pyproject.toml", "README.md"] + readme_images():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / name, out / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in SITE_FOLDERS + ["harvest"]:

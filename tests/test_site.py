@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 
@@ -42,6 +43,14 @@ def test_publish_writes_a_deployable_site(published):
     assert "--workers" not in command  # kb serve's default: one worker per core of the container
     assert "uvicorn==" in " ".join(requirements)  # the server kb serve runs, pinned too
     assert sqlite3.connect(out / "kb.db").execute("select count(*) from papers").fetchone() == (8,)
+
+
+def test_published_readme_shows_its_images(published):
+    out = published / "out"
+    shown = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (out / "README.md").read_text())
+    assert shown  # the README shows screenshots
+    for path in shown:
+        assert (out / path).is_file(), path
 
 
 def test_publish_refuses_a_missing_database(tmp_path):
