@@ -303,8 +303,16 @@ def register(tables=None, views=None, fts=None, indexes=None):
         INDEXES.setdefault(table, []).extend(columns)
 
 
+def registered_modules():
+    """Import the modules that declare tables of their own (`register`), so kb.db's shape never
+    depends on which of them the caller happened to import first."""
+    from . import (candidates, evidence, evidence_pages, refs, screening, sensitivity,  # noqa: F401
+                   summary_of_findings)
+
+
 def ensure_db_shape(db):
     """Create missing tables and columns, indexes, FTS and views. Idempotent."""
+    registered_modules()
     # kb.db can be downloaded whole: what is deleted (retired columns, replaced curated rows)
     # is overwritten with zeros rather than left readable in free pages.
     db.execute("pragma secure_delete = on")

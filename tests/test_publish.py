@@ -6,6 +6,8 @@ import json
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -13,8 +15,10 @@ from pathlib import Path
 import bibtexparser
 import pytest
 import rispy
+import sqlite_utils
 
 import publish_db as kb
+from harvest import store
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -641,3 +645,17 @@ def test_tags_show_once_with_who_found_them(site):
     assert "<td>double-blind</td><td>a curator</td>" in tags
     for jargon in ("curated", "found through", "harvested"):
         assert jargon not in page.split('<section class="kb-record kb-raw">')[0].lower().replace("curated summar", ""), jargon
+
+
+def test_kb_db_shape_does_not_depend_on_what_was_imported_first(tmp_path):
+    """A fresh interpreter that imports only harvest.store shapes kb.db exactly as the whole pipeline does."""
+    from harvest import pipeline  # noqa: F401 (imports every module that declares tables)
+
+    shaped = sqlite_utils.Database(tmp_path / "all.db")
+    store.ensure_db_shape(shaped)
+    code = ("import sys, sqlite_utils; from harvest import store; db = sqlite_utils.Database(sys.argv[1]); "
+            "store.ensure_db_shape(db); print(len(db.table_names()), len(db.view_names()))")
+    alone = subprocess.run([sys.executable, "-c", code, str(tmp_path / "alone.db")], capture_output=True, text=True,
+                           cwd=kb.ROOT, check=True)
+    assert alone.stdout.split() == [str(len(shaped.table_names())), str(len(shaped.view_names()))]
+    assert "effect_candidates" in shaped.table_names() and "not_yet_in_analysis" in shaped.view_names()
