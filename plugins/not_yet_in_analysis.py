@@ -15,11 +15,14 @@ async def not_yet_in_analysis(datasette):
     if VIEW not in await db.view_names():
         return {VIEW: None}
     result = await db.execute(
-        f"select paper_id, citation, found, machine_read_numbers from {VIEW} order by first_seen desc, paper_id")
+        f"select paper_id, citation, found, machine_read_numbers, curated from {VIEW} order by first_seen desc, paper_id")
     papers = [dict(row) for row in result.rows]
     for paper in papers:
         paper["href"] = datasette.urls.row(DATABASE, "papers", tilde_encode(paper["paper_id"]))
-    return {VIEW: papers}
+    # A curator who checked a trial and entered no effects found no usable numbers on public pages:
+    # said apart from trials no curator has seen yet.
+    return {VIEW: papers, "not_yet_checked": [p for p in papers if not p["curated"]],
+            "checked_without_numbers": [p for p in papers if p["curated"]]}
 
 
 @hookimpl

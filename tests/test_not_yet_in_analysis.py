@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import sqlite_utils
 from click.testing import CliRunner
+from datasette.utils import tilde_encode
 
 import publish_db as kb
 from conftest import fixture_bytes
@@ -131,3 +132,17 @@ def test_a_paper_of_a_trial_already_in_the_analysis_is_covered(harvested):
     run("build", "--db", db_path, "--curated", curated)
     db = sqlite_utils.Database(db_path)
     assert db.execute("select count(*) from not_yet_in_analysis").fetchone()[0] == 0
+
+
+def test_curated_trials_without_usable_numbers_are_said_apart_from_unchecked_ones():
+    """In the committed kb.db, a trial a curator checked without entering effects (no usable numbers
+    on public pages) is listed as checked, never as awaiting a curator."""
+    db = sqlite_utils.Database(kb.ROOT / "kb.db")
+    checked = [row[0] for row in db.execute("select paper_id from not_yet_in_analysis where curated")]
+    assert checked  # e.g. a trial reported only as a conference abstract
+    listed = section(get(kb.make_datasette(kb.ROOT / "kb.db"), "/").text)
+    awaiting, _, after = listed.partition("checked by a curator")
+    assert after
+    for paper_id in checked:
+        href = f"/kb/papers/{tilde_encode(paper_id)}"
+        assert href in after and href not in awaiting, paper_id
