@@ -574,6 +574,9 @@ def rob_by_trial(db):
     return result
 
 
+NO_NUMBERS = "measured, but no effect estimate was found on public pages"
+
+
 def missing_results(db, outcome, used_trial_keys):
     """Trials whose results for `outcome` are missing or unusable, as (trial, why): randomised
     LDN trials that measured it (their curated outcomes, or an effects row) but gave no usable
@@ -592,7 +595,7 @@ def missing_results(db, outcome, used_trial_keys):
         if key in seen or not (key in reasons or (measured_as and measured_as in report["outcomes"])):
             continue
         seen.add(key)
-        missing.append((report["label"], reasons.get(key) or "measured, but no numbers were found on public pages"))
+        missing.append((report["label"], reasons.get(key) or NO_NUMBERS))
     if db["trials"].exists():
         for row in db.query("select registry_id, acronym, status, dose_max_mg_per_day from trials "
                             "where published = 0 order by registry_id"):

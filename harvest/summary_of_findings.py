@@ -101,12 +101,9 @@ def finding(db, outcome):
     row = {"outcome": outcome, "label": OUTCOMES[outcome][0],
            "not_used": "; ".join(not_used + [f"{trial}: {why}" for trial, why in missing]) or None}
     if not studies:
-        measured = [trial for trial, why in missing if "registered" not in why]
         return {**row, "k": 0, "patients": None, "measure": None, "estimate": None, "ci_low": None,
                 "ci_high": None, "absolute_effect": "not reported", "absolute_basis": None, "certainty": None,
-                "certainty_reasons": None, "effect_ids": "[]",
-                "statement": "Not reported: no randomised trial of LDN gave usable numbers"
-                             + (f" (measured by {', '.join(measured)})." if measured else ".")}, None, None
+                "certainty_reasons": None, "effect_ids": "[]", "statement": _not_reported(missing)}, None, None
     result = evidence.pool_outcome(db, outcome, "REML")
     dichotomous = result["measure"] == "rr"
     estimate, low, high = (result[f] for f in ("estimate", "ci_low", "ci_high"))
@@ -123,6 +120,17 @@ def finding(db, outcome):
         "statement": synthesis.informative_statement(graded["certainty"], _effect_words(result, words), words),
         "effect_ids": json.dumps([s["effect_id"] for s in result["studies"]]),
     }, graded, ("REML" if result["k"] > 1 else "single trial")
+
+
+def _not_reported(missing):
+    """Why an outcome has no result: the trials that reported it in a form that cannot be pooled
+    (and why), and those that measured it without numbers on public pages."""
+    unusable = [f"{trial}: {why}" for trial, why in missing if why != evidence.NO_NUMBERS and "registered" not in why]
+    no_numbers = [trial for trial, why in missing if why == evidence.NO_NUMBERS]
+    said = "Not reported: no randomised trial of LDN gave numbers that can be pooled"
+    details = ([f"reported in a form that cannot: {'; '.join(unusable)}"] if unusable else []) + (
+        [f"measured, but no effect estimate on public pages: {', '.join(no_numbers)}"] if no_numbers else [])
+    return said + (f" ({'; '.join(details)})." if details else ".")
 
 
 def _reasons(graded):

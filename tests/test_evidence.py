@@ -189,9 +189,12 @@ def test_summary_of_findings_names_who_measured_what_was_not_reported(built):
         "pain_intensity", "fiq", "pain_responders", "fatigue", "sleep", "mood", "quality_of_life",
         "adverse_events", "adverse_event_withdrawals", "serious_adverse_events"]
     assert rows["fiq"]["k"] == 0 and rows["fiq"]["absolute_effect"] == "not reported"
-    assert rows["fiq"]["statement"] == "Not reported: no randomised trial of LDN gave usable numbers (measured by Alpha 2009)."
-    assert "Epsilon 2025: measured, but no numbers" in rows["sleep"]["not_used"]
-    assert rows["mood"]["statement"] == "Not reported: no randomised trial of LDN gave usable numbers."
+    assert rows["fiq"]["statement"] == (
+        "Not reported: no randomised trial of LDN gave numbers that can be pooled (reported in a form that "
+        "cannot: Alpha 2009: a median difference has no SD to standardise with).")
+    assert "Epsilon 2025: measured, but no effect estimate" in rows["sleep"]["not_used"]
+    assert rows["sleep"]["statement"].endswith("(measured, but no effect estimate on public pages: Epsilon 2025).")
+    assert rows["mood"]["statement"] == "Not reported: no randomised trial of LDN gave numbers that can be pooled."
     assert rows["mood"]["certainty"] is None
 
 
