@@ -124,12 +124,13 @@ def split_inline_sections(sections: list[dict]) -> list[dict]:
     split = []
     for section in sections:
         text, label = section.get("text") or "", section.get("label")
-        if label is None and (m := _SECTION_LABEL.match(text)):
-            label, text = m.group(1), text[m.start(2):]
         pieces, start = [], 0
-        for m in _INLINE_LABEL.finditer(text):
-            pieces.append((label, text[start:m.start()]))
-            label, start = m["label"], m.end()
+        if ":" in text:  # every label ends with one: most sections need no scan
+            if label is None and (m := _SECTION_LABEL.match(text)):
+                label, text = m.group(1), text[m.start(2):]
+            for m in _INLINE_LABEL.finditer(text):
+                pieces.append((label, text[start:m.start()]))
+                label, start = m["label"], m.end()
         pieces.append((label, text[start:]))
         split += [{**section, "label": lab, "text": body.strip()} for lab, body in pieces if body.strip()]
     return split

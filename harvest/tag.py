@@ -55,8 +55,12 @@ class Labelled:
         return self.labels[key]
 
     def matches(self, text: str) -> list[tuple[object, re.Match]]:
-        hits = [(self.label_of(m.group()), m) for m in self.pattern.finditer(text)]
-        return [(label, m) for label, m in hits if label is not None]
+        found = []
+        for m in self.pattern.finditer(text):
+            label = self.label_of(m.group())
+            if label is not None:
+                found.append((label, m))
+        return found
 
 
 def _blank(text: str, spans) -> str:
