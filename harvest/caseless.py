@@ -109,8 +109,21 @@ def alternation(phrases) -> str:
     branches are factored on their common leading letters ("n(?:altrexone|
     aproxen)"), so most are skipped after one character test, with the same
     matches: branches that could both match at a position keep their order.
+    A phrase starting with a group, a class or an optional letter is written
+    out in its place as the branches it stands for ("(?:a|b)?c": "ac", "bc",
+    "c"), so that they too start with a letter and are factored.
     """
-    return "(?:" + "|".join(_factored(sorted(phrases, key=len, reverse=True), 0)) + ")"
+    branches = [b for phrase in sorted(phrases, key=len, reverse=True) for b in _written_out(phrase)]
+    return "(?:" + "|".join(_factored(list(dict.fromkeys(branches)), 0)) + ")"  # a repeated branch adds nothing
+
+
+def _written_out(phrase: str) -> list[str]:
+    """The branches, each starting with a literal character, that together
+    match what the phrase matches, in its order; the phrase itself when its
+    start is something else or it holds a capturing group (which would repeat)."""
+    has_group = any(char == "(" and (not phrase.startswith("(?", i) or phrase.startswith("(?P", i))
+                    for i, char, _ in _structure(phrase))
+    return (None if has_group else _plain_headed(phrase)) or [phrase]
 
 
 def words(phrases) -> Caseless:
