@@ -282,7 +282,7 @@ class Reader:
                     outcome: str | None) -> list[str]:
         arm_i, arm_c, named = _key_words(intervention), _key_words(comparator), _key_words(outcome)
         words = self._analysis(text)[0]
-        if not arm_c & set(words):
+        if arm_c.isdisjoint(words):
             arm_c = arm_c | self.cues.comparator_words
         tokens: list[str] = []
         runs: list[tuple[int, list]] = []  # (token index, outcome words) of each run naming the outcome
@@ -347,6 +347,8 @@ class Reader:
         placebo": so the intervention, by contrast), else the nearest arm named.
         """
         comparatives = self.cues.comparatives
+        if comparatives.isdisjoint(tokens):  # most clauses: nothing to weigh
+            return 0
         signs = [(i, sign) for i, token in enumerate(tokens)
                  if token in comparatives and (sign := self._sign(tokens, i, polarity))]
         named = [k for k, token in enumerate(tokens) if token == OUTCOME]
