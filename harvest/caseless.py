@@ -67,7 +67,7 @@ class Caseless:
 
     def _lowered(self, text: str) -> str | None:
         """The text lower-cased, or None when it cannot match."""
-        lowered = lower(text)
+        lowered = _lowered_texts.get(text) or lower(text)  # the call only when not kept (or empty)
         if not self.needs:
             return lowered
         for literal in self.needs:

@@ -112,9 +112,12 @@ class Cues:
         # Case matters for abbreviations: "OR" is a ratio, "or" a conjunction.
         self.ratio = re.compile(rf"(?i:{words(d['ratio_cues']).pattern})|\b(?:{'|'.join(d['ratio_abbreviations'])})\b")
         decimal = r"[−+-]?\d*[.·]?\d+"
-        self.p_value = Caseless(rf"\bp\s*(?P<op><=|>=|[=<>≤≥]|&lt;|&gt;)\s*(?P<p>{decimal})")
+        # Texts without an operator, or without "CI", are not scanned for these (most clauses).
+        self.p_value = Caseless(rf"\bp\s*(?P<op><=|>=|[=<>≤≥]|&lt;|&gt;)\s*(?P<p>{decimal})",
+                                ("<", "=", ">", "≤", "≥", "&lt;", "&gt;"))
         self.ci = Caseless(
-            rf"(?:\bCI|confidence interval)[\s:,\[(]*(?P<lo>{decimal})%?\s*(?:to|,|;|–|—)\s*(?P<hi>{decimal})")
+            rf"(?:\bCI|confidence interval)[\s:,\[(]*(?P<lo>{decimal})%?\s*(?:to|,|;|–|—)\s*(?P<hi>{decimal})",
+            ("ci", "confidence interval"))
 
 
 @lru_cache(maxsize=1)
@@ -392,8 +395,9 @@ class Reader:
             found.append("P_NS")
         if any(op == "=" and p == c.alpha for op, p in ps):
             found.append("P_AT_ALPHA")
-        no_effect = 1 if c.ratio.search(text) else 0
-        for m in c.ci.finditer(text):
+        intervals = list(c.ci.finditer(text))
+        no_effect = 1 if intervals and c.ratio.search(text) else 0  # the ratio scan is slow: only for intervals
+        for m in intervals:
             lo, hi = statistic(m["lo"]), statistic(m["hi"])
             found.append("CI_NULL" if lo < no_effect < hi else "CI_SIG")
         if c.null.search(text):
