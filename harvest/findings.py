@@ -149,10 +149,7 @@ def _arm_after(tokens: list[str]) -> int:
 
 def features(tokens: list[str], readings: list[str]) -> Counter:
     """Words and word pairs of the statement, plus the rules' readings."""
-    counts = Counter(tokens)
-    counts.update(f"{a} {b}" for a, b in zip(tokens, tokens[1:]))
-    counts.update(readings)
-    return counts
+    return Counter(tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])] + readings)
 
 
 class Model:
@@ -290,7 +287,11 @@ class Reader:
         tokens: list[str] = []
         runs: list[tuple[int, list]] = []  # (token index, outcome words) of each run naming the outcome
         placeholders = (INTERVENTION, COMPARATOR, OUTCOME)
+        names = arm_i | arm_c | named
         for word in words:
+            if word not in names and "-" not in word:  # most words: kept as they are
+                tokens.append(word)
+                continue
             in_i, in_c = word in arm_i, word in arm_c
             if "-" in word and not (in_i or in_c):  # a name inside a hyphenated word
                 parts = word.split("-")
