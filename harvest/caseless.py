@@ -132,8 +132,9 @@ def words(phrases) -> Caseless:
     return Caseless(r"(?<!\w)" + alternation(phrases) + r"(?!\w)", leading_literals(phrases))
 
 
-# With more literals than this, one is in nearly every sentence and the test only adds to the scan.
-_MAX_NEEDED = 16
+# Testing this many literals with `in` costs about one scan of a sentence; with
+# more, the test only adds to the scan (and one of them is in most sentences).
+_MAX_NEEDED = 64
 
 
 def leading_literals(phrases) -> tuple[str, ...]:
