@@ -126,10 +126,11 @@ def _written_out(phrase: str) -> list[str]:
     return (None if has_group else _plain_headed(phrase)) or [phrase]
 
 
-def words(phrases) -> Caseless:
-    """Phrases as whole words, case-insensitive; texts lacking the literals
-    the phrases start with are not scanned."""
-    return Caseless(r"(?<!\w)" + alternation(phrases) + r"(?!\w)", leading_literals(phrases))
+def words(phrases, then: str = r"(?!\w)") -> Caseless:
+    """Phrases as whole words, case-insensitive, followed by `then` (a word's
+    end unless given); texts lacking the literals the phrases start with are
+    not scanned."""
+    return Caseless(r"(?<!\w)" + alternation(phrases) + then, leading_literals(phrases))
 
 
 # Testing this many literals with `in` costs about one scan of a sentence; with
