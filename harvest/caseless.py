@@ -75,6 +75,11 @@ class Caseless:
                 return lowered
         return None
 
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) of every match."""
+        lowered = self._lowered(text)
+        return [] if lowered is None else [m.span() for m in self.regex.finditer(lowered)]
+
     def search(self, text: str, *span):
         lowered = self._lowered(text)
         return None if lowered is None else self.regex.search(lowered, *span)

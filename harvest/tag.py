@@ -310,7 +310,7 @@ def _design_in_text(sentences: list[Sentence], rules: Rules) -> dict[str, Senten
         speculative = rules.speculative.search(sentence.text)
         text = sentence.text
         for values, pattern in rules.design_rules:
-            spans = [m.span() for m in pattern.finditer(text)]
+            spans = pattern.spans(text)
             if not spans:
                 continue
             if not speculative or any(rules.own_study.search(text[:start]) for start, _ in spans):
@@ -642,7 +642,7 @@ def _outcome_mentions(sentence: Sentence, events: list, reads_direction: bool, a
     ("LDN improved mood but not fatigue": fatigue's clause is "not fatigue").
     """
     text = _blank(sentence.text, [m.span() for _, m in events] +
-                  [m.span() for m in rules.outcome_masks.finditer(sentence.text)])
+                  rules.outcome_masks.spans(sentence.text))
     # A named adverse event is an adverse-events outcome; its direction is not read.
     mentions = [Mention(rules.adverse_events_outcome, sentence)] if events else []
     found = rules.outcome.matches(text)
