@@ -94,6 +94,7 @@ def test_texts_without_the_needed_literals_give_what_a_scan_gives():
     assert needing.needs and not scanning.needs
     for text in ["Cuff cuff algometry and ab", "sab, bcd; painful", "algometr y", "nothing here", ""]:
         assert [m.span() for m in needing.finditer(text)] == [m.span() for m in scanning.finditer(text)]
+        assert needing.spans(text) == scanning.spans(text) == [m.span() for m in scanning.finditer(text)]
         assert bool(needing.search(text)) == bool(scanning.search(text))
         assert needing.findall(text) == scanning.findall(text)
         assert bool(needing.match(text)) == bool(scanning.match(text))
