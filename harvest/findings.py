@@ -414,7 +414,8 @@ class Reader:
         between, within, weak_between = self._analysis(text)[3]
         if (INTERVENTION in tokens and COMPARATOR in tokens) or between:
             return BETWEEN
-        if within or any(a in ("pre", "post") and b == INTERVENTION for a, b in zip(tokens, tokens[1:])):
+        if within or ("pre" in tokens or "post" in tokens) and any(  # the pairs only when they may be there
+                a in ("pre", "post") and b == INTERVENTION for a, b in zip(tokens, tokens[1:])):
             return WITHIN
         return BETWEEN if weak_between else None
 
