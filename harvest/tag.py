@@ -148,7 +148,7 @@ class Rules:
         self.dose_then_drug = Caseless(rf"\s*(?:(?!{coordinator}\b)[a-z-]+\s+){{0,2}}")
         self.range_joiner = Caseless(r"\s*" + alternation(_joiners(doses["range_joiners"])) + r"\s*")
         self.range_inside = Caseless(r"\d\s*" + alternation(_joiners(doses["range_joiners"])) + r"\s*\d")
-        self.between_opener = words([between["opener"]], r"\s*$")
+        self.between_opener = Caseless(rf"(?<!\w){between['opener']}\s*$")
         self.between_joiner = Caseless(rf"\s*{between['joiner']}\s*")
         self.not_a_dose = Caseless(r"\s*" + alternation(doses["not_a_dose_after"]))
         self.frequency = [(Caseless(p), n) for p, n in doses["frequency"].items()]
