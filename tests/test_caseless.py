@@ -61,6 +61,15 @@ def test_words_are_whole_words_in_any_case():
     assert [m.group() for m in pattern.finditer("Pain Threshold, painful, PAIN")] == ["pain threshold", "pain"]
 
 
+def test_words_may_be_followed_by_a_tail_and_still_skip_texts_without_their_literals():
+    before_name = words(["compared (?:with|to)", "versus"], r"\s+(?:\w+\s+){0,2}$")
+    assert before_name.needs == ("compared ", "versus")
+    assert before_name.search("Pain fell with LDN compared with ")
+    assert before_name.search("LDN Versus the ")
+    assert not before_name.search("LDN versus placebo and then ")  # three words after the cue
+    assert not before_name.search("LDN conversus ")  # not a whole word
+
+
 def test_every_vocabulary_phrase_list_matches_as_its_plain_alternation_scanned_in_full_on_the_labelled_texts():
     items = yaml.safe_load((Path(__file__).parent / "eval" / "labelled.yml").read_text(encoding="utf-8"))["items"]
     v = RULES.vocab
