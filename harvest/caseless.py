@@ -13,18 +13,23 @@ from __future__ import annotations
 
 import re
 
-_last: tuple[str, str] = ("", "")
+# Lower-cased texts: each stage of the tagger scans every sentence of a paper
+# with several patterns, and the reader its clauses, so texts recur between
+# scans of others. More than one paper's sentences and their pieces.
+_lowered_texts: dict[str, str] = {}
+_KEPT = 256
 
 
 def lower(text: str) -> str:
     """text.lower(), keeping offsets (a character whose lower case is longer stays as it is)."""
-    global _last
-    if _last[0] is text:  # the tagger runs many patterns over one sentence in a row
-        return _last[1]
-    lowered = text.lower()
-    if len(lowered) != len(text):
-        lowered = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
-    _last = (text, lowered)
+    lowered = _lowered_texts.get(text)
+    if lowered is None:
+        lowered = text.lower()
+        if len(lowered) != len(text):
+            lowered = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+        if len(_lowered_texts) >= _KEPT:
+            _lowered_texts.clear()
+        _lowered_texts[text] = lowered
     return lowered
 
 
@@ -47,26 +52,33 @@ def _lower_source(source: str) -> str:
 class Caseless:
     """A compiled case-insensitive pattern with re's search/match/fullmatch/finditer/findall.
 
-    `needs`: lower-case literals one of which every match contains; a text
-    with none of them is not scanned. re finds literals without trying the
-    pattern at every position, so this costs a fraction of a scan, and most
-    sentences lack most cues.
+    `needs`: lower-case literals (plain text, no regex syntax) one of which
+    every match contains; a text with none of them is not scanned. Testing
+    them with `in` costs a fraction of a scan (and of one regex alternation of
+    them), and most sentences lack most cues.
     """
 
-    __slots__ = ("regex", "pattern", "needs", "_needed")
+    __slots__ = ("regex", "pattern", "needs")
 
     def __init__(self, source: str, needs: tuple[str, ...] = ()) -> None:
         self.regex = re.compile(_lower_source(source))
         self.pattern = source  # as written, for composing larger patterns
         self.needs = needs
-        self._needed = re.compile(alternation(needs)) if needs else None
 
     def _lowered(self, text: str) -> str | None:
         """The text lower-cased, or None when it cannot match."""
-        lowered = lower(text)
-        if self._needed is not None and not self._needed.search(lowered):
-            return None
-        return lowered
+        lowered = _lowered_texts.get(text) or lower(text)  # the call only when not kept (or empty)
+        if not self.needs:
+            return lowered
+        for literal in self.needs:
+            if literal in lowered:
+                return lowered
+        return None
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) of every match."""
+        lowered = self._lowered(text)
+        return [] if lowered is None else [m.span() for m in self.regex.finditer(lowered)]
 
     def search(self, text: str, *span):
         lowered = self._lowered(text)
@@ -102,18 +114,33 @@ def alternation(phrases) -> str:
     branches are factored on their common leading letters ("n(?:altrexone|
     aproxen)"), so most are skipped after one character test, with the same
     matches: branches that could both match at a position keep their order.
+    A phrase starting with a group, a class or an optional letter is written
+    out in its place as the branches it stands for ("(?:a|b)?c": "ac", "bc",
+    "c"), so that they too start with a letter and are factored.
     """
-    return "(?:" + "|".join(_factored(sorted(phrases, key=len, reverse=True), 0)) + ")"
+    branches = [b for phrase in sorted(phrases, key=len, reverse=True) for b in _written_out(phrase)]
+    return "(?:" + "|".join(_factored(list(dict.fromkeys(branches)), 0)) + ")"  # a repeated branch adds nothing
 
 
-def words(phrases) -> Caseless:
-    """Phrases as whole words, case-insensitive; texts lacking the literals
-    the phrases start with are not scanned."""
-    return Caseless(r"(?<!\w)" + alternation(phrases) + r"(?!\w)", leading_literals(phrases))
+def _written_out(phrase: str) -> list[str]:
+    """The branches, each starting with a literal character, that together
+    match what the phrase matches, in its order; the phrase itself when its
+    start is something else or it holds a capturing group (which would repeat)."""
+    has_group = any(char == "(" and (not phrase.startswith("(?", i) or phrase.startswith("(?P", i))
+                    for i, char, _ in _structure(phrase))
+    return (None if has_group else _plain_headed(phrase)) or [phrase]
 
 
-# With more literals than this, one is in nearly every sentence and the test only adds to the scan.
-_MAX_NEEDED = 16
+def words(phrases, then: str = r"(?!\w)") -> Caseless:
+    """Phrases as whole words, case-insensitive, followed by `then` (a word's
+    end unless given); texts lacking the literals the phrases start with are
+    not scanned."""
+    return Caseless(r"(?<!\w)" + alternation(phrases) + then, leading_literals(phrases))
+
+
+# Testing this many literals with `in` costs about one scan of a sentence; with
+# more, the test only adds to the scan (and one of them is in most sentences).
+_MAX_NEEDED = 64
 
 
 def leading_literals(phrases) -> tuple[str, ...]:

@@ -112,9 +112,12 @@ class Cues:
         # Case matters for abbreviations: "OR" is a ratio, "or" a conjunction.
         self.ratio = re.compile(rf"(?i:{words(d['ratio_cues']).pattern})|\b(?:{'|'.join(d['ratio_abbreviations'])})\b")
         decimal = r"[−+-]?\d*[.·]?\d+"
-        self.p_value = Caseless(rf"\bp\s*(?P<op><=|>=|[=<>≤≥]|&lt;|&gt;)\s*(?P<p>{decimal})")
+        # Texts without an operator, or without "CI", are not scanned for these (most clauses).
+        self.p_value = Caseless(rf"\bp\s*(?P<op><=|>=|[=<>≤≥]|&lt;|&gt;)\s*(?P<p>{decimal})",
+                                ("<", "=", ">", "≤", "≥", "&lt;", "&gt;"))
         self.ci = Caseless(
-            rf"(?:\bCI|confidence interval)[\s:,\[(]*(?P<lo>{decimal})%?\s*(?:to|,|;|–|—)\s*(?P<hi>{decimal})")
+            rf"(?:\bCI|confidence interval)[\s:,\[(]*(?P<lo>{decimal})%?\s*(?:to|,|;|–|—)\s*(?P<hi>{decimal})",
+            ("ci", "confidence interval"))
 
 
 @lru_cache(maxsize=1)
@@ -146,10 +149,7 @@ def _arm_after(tokens: list[str]) -> int:
 
 def features(tokens: list[str], readings: list[str]) -> Counter:
     """Words and word pairs of the statement, plus the rules' readings."""
-    counts = Counter(tokens)
-    counts.update(f"{a} {b}" for a, b in zip(tokens, tokens[1:]))
-    counts.update(readings)
-    return counts
+    return Counter(tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])] + readings)
 
 
 class Model:
@@ -282,12 +282,16 @@ class Reader:
                     outcome: str | None) -> list[str]:
         arm_i, arm_c, named = _key_words(intervention), _key_words(comparator), _key_words(outcome)
         words = self._analysis(text)[0]
-        if not arm_c & set(words):
+        if arm_c.isdisjoint(words):
             arm_c = arm_c | self.cues.comparator_words
         tokens: list[str] = []
         runs: list[tuple[int, list]] = []  # (token index, outcome words) of each run naming the outcome
         placeholders = (INTERVENTION, COMPARATOR, OUTCOME)
+        names = arm_i | arm_c | named
         for word in words:
+            if word not in names and "-" not in word:  # most words: kept as they are
+                tokens.append(word)
+                continue
             in_i, in_c = word in arm_i, word in arm_c
             if "-" in word and not (in_i or in_c):  # a name inside a hyphenated word
                 parts = word.split("-")
@@ -347,6 +351,8 @@ class Reader:
         placebo": so the intervention, by contrast), else the nearest arm named.
         """
         comparatives = self.cues.comparatives
+        if comparatives.isdisjoint(tokens):  # most clauses: nothing to weigh
+            return 0
         signs = [(i, sign) for i, token in enumerate(tokens)
                  if token in comparatives and (sign := self._sign(tokens, i, polarity))]
         named = [k for k, token in enumerate(tokens) if token == OUTCOME]
@@ -390,8 +396,9 @@ class Reader:
             found.append("P_NS")
         if any(op == "=" and p == c.alpha for op, p in ps):
             found.append("P_AT_ALPHA")
-        no_effect = 1 if c.ratio.search(text) else 0
-        for m in c.ci.finditer(text):
+        intervals = list(c.ci.finditer(text))
+        no_effect = 1 if intervals and c.ratio.search(text) else 0  # the ratio scan is slow: only for intervals
+        for m in intervals:
             lo, hi = statistic(m["lo"]), statistic(m["hi"])
             found.append("CI_NULL" if lo < no_effect < hi else "CI_SIG")
         if c.null.search(text):
@@ -407,7 +414,8 @@ class Reader:
         between, within, weak_between = self._analysis(text)[3]
         if (INTERVENTION in tokens and COMPARATOR in tokens) or between:
             return BETWEEN
-        if within or any(a in ("pre", "post") and b == INTERVENTION for a, b in zip(tokens, tokens[1:])):
+        if within or ("pre" in tokens or "post" in tokens) and any(  # the pairs only when they may be there
+                a in ("pre", "post") and b == INTERVENTION for a, b in zip(tokens, tokens[1:])):
             return WITHIN
         return BETWEEN if weak_between else None
 

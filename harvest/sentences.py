@@ -40,7 +40,10 @@ class Layout:
     def __init__(self, vocab: dict) -> None:
         sections = vocab["sections"]
         self.abbreviation = Caseless(alternation(vocab["sentences"]["abbreviations"]) + r"\.?")
-        self.boundary = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\s*\n\s*")
+        self.sentence_end = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
+        # A text without a line break is split at sentence ends alone: the same
+        # boundaries, found without trying "\s*\n" at every position.
+        self.boundary = re.compile(self.sentence_end.pattern + r"|\s*\n\s*")
         self.background_labels = {label.upper() for label in sections["background"]}
         self.not_results_labels = {label.upper() for label in sections["not_results"]}
         self.conclusion_labels = {label.upper() for label in sections["conclusions"]}
@@ -48,7 +51,7 @@ class Layout:
         self._kinds: dict[str | None, str] = {}  # labels recur from paper to paper
 
     def _ends_with_abbreviation(self, text: str) -> bool:
-        last = text.split()[-1:] or [""]
+        last = text.rsplit(None, 1)[-1:] or [""]
         return bool(last[0]) and bool(self.abbreviation.fullmatch(last[0].lstrip("([")))
 
     def split(self, text: str) -> list[tuple[int, int]]:
@@ -56,7 +59,7 @@ class Layout:
         a capital or digit, or a line break; "e.g.", "vs." and "et al." are not
         boundaries, and decimals ("4.5 mg", "p < 0.05") never have the whitespace."""
         spans, start = [], 0
-        for m in self.boundary.finditer(text):
+        for m in (self.boundary if "\n" in text else self.sentence_end).finditer(text):
             punctuated = text[m.start()] in ".!?"
             if text[m.start()] == "." and self._ends_with_abbreviation(text[start:m.start()]):
                 continue
@@ -124,12 +127,13 @@ def split_inline_sections(sections: list[dict]) -> list[dict]:
     split = []
     for section in sections:
         text, label = section.get("text") or "", section.get("label")
-        if label is None and (m := _SECTION_LABEL.match(text)):
-            label, text = m.group(1), text[m.start(2):]
         pieces, start = [], 0
-        for m in _INLINE_LABEL.finditer(text):
-            pieces.append((label, text[start:m.start()]))
-            label, start = m["label"], m.end()
+        if ":" in text:  # every label ends with one: most sections need no scan
+            if label is None and (m := _SECTION_LABEL.match(text)):
+                label, text = m.group(1), text[m.start(2):]
+            for m in _INLINE_LABEL.finditer(text):
+                pieces.append((label, text[start:m.start()]))
+                label, start = m["label"], m.end()
         pieces.append((label, text[start:]))
         split += [{**section, "label": lab, "text": body.strip()} for lab, body in pieces if body.strip()]
     return split

@@ -55,8 +55,12 @@ class Labelled:
         return self.labels[key]
 
     def matches(self, text: str) -> list[tuple[object, re.Match]]:
-        hits = [(self.label_of(m.group()), m) for m in self.pattern.finditer(text)]
-        return [(label, m) for label, m in hits if label is not None]
+        found = []
+        for m in self.pattern.finditer(text):
+            label = self.label_of(m.group())
+            if label is not None:
+                found.append((label, m))
+        return found
 
 
 def _blank(text: str, spans) -> str:
@@ -86,7 +90,7 @@ class Rules:
         self.vocab = v = vocab
         self.layout = Layout(v)
         self.speculative = words(v["sections"]["speculative_cues"])
-        self.own_study = Caseless(r"(?<!\w)" + alternation(v["sections"]["own_study_cues"]) + r"\s+(?:[\w-]+\s+){0,3}$")
+        self.own_study = words(v["sections"]["own_study_cues"], r"\s+(?:[\w-]+\s+){0,3}$")
         self._compile_numbers(v["numbers"])
         self._compile_design(v["design"])
         self.publication_types = v["publication_types"]
@@ -106,9 +110,10 @@ class Rules:
         self.number_multipliers = numbers["multipliers"]
         word = alternation(self.number_values)
         words = rf"{word}(?:(?:[\s-]+|\s+and\s+){word})*"
-        # A count or a duration: digits ("1,012", "4.5") or number words ("thirty-one").
-        digits = r"(?<![\w.,·/:-])(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\d·]|[.,]\d)"
-        self.count_number = rf"(?:{digits}|(?<!\w){words}(?!\w))"
+        # A count or a duration: digits ("1,012", "4.5") or number words ("thirty-one"),
+        # at a word's start (tested once, first: most positions fail it).
+        digits = r"(?<![.,·/:-])(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\d·]|[.,]\d)"
+        self.count_number = rf"(?<!\w)(?:{digits}|{words}(?!\w))"
 
     def _compile_design(self, design: dict) -> None:
         self.design_rules = [(rule["values"], words(rule["phrases"])) for rule in design["rules"]]
@@ -148,7 +153,7 @@ class Rules:
         self.not_a_dose = Caseless(r"\s*" + alternation(doses["not_a_dose_after"]))
         self.frequency = [(Caseless(p), n) for p, n in doses["frequency"].items()]
         self.titration = words(doses["titration_cues"])
-        self.continuation = Caseless(r"(?<!\w)" + alternation(doses["continuation_cues"]) + r"\s*$")
+        self.continuation = words(doses["continuation_cues"], r"\s*$")
         self.bands = doses["bands"]
 
     def _compile_outcomes(self, v: dict) -> None:
@@ -187,10 +192,8 @@ class Rules:
         self.adverse_event = Labelled(entries)
         self.adverse_events_outcome = Outcome(v["adverse_events_outcome"], "lower_better")
         self.adverse_event_cue = words(v["adverse_event_cues"]["anywhere"])
-        self.adverse_event_reason = Caseless(
-            r"(?<!\w)" + alternation(v["adverse_event_cues"]["before_name"]) + r"(?!\w)")
-        self.adverse_event_negation = Caseless(
-            r"(?<!\w)" + alternation(v["adverse_event_negations"]) + r"\s+(?:\w+\s+){0,3}$")
+        self.adverse_event_reason = words(v["adverse_event_cues"]["before_name"])
+        self.adverse_event_negation = words(v["adverse_event_negations"], r"\s+(?:\w+\s+){0,3}$")
 
     def _compile_sample_size(self, s: dict) -> None:
         gap = rf"(?:\s+[\w-]+){{0,{s['max_words_between']}}}?"
@@ -214,7 +217,7 @@ class Rules:
         self.duration = Caseless(
             rf"(?P<num>{self.count_number})(?:{self.range_joiner.pattern}(?P<num2>{self.count_number}))?[\s-]*"
             rf"(?P<unit>{alternation(d['weeks_per_unit'])})(?!\w)", leading_literals(d["weeks_per_unit"]))
-        self.duration_right_after = Caseless(r"(?<!\w)" + alternation(d["not_right_after"]) + r"\s*$")
+        self.duration_right_after = words(d["not_right_after"], r"\s*$")
         self.duration_in_phrase = words(d["not_in_phrase_with"])
         self.duration_followed_by = words(d["not_followed_by"])
 
@@ -226,7 +229,7 @@ class Rules:
 
     def _compile_arms(self, a: dict, drugs: dict) -> None:
         self.non_drug = Labelled([("named", p) for p in a["non_drug"]])
-        self.comparator_before = Caseless(r"(?<!\w)" + alternation(a["comparator_before"]) + r"\s+(?:[\w-]+\s+){0,2}$")
+        self.comparator_before = words(a["comparator_before"], r"\s+(?:[\w-]+\s+){0,2}$")
         self.title_intervention = Caseless(
             rf"^\s*(?:{alternation(a['title_openings'])}\s+)?(?P<name>[\w-]+(?:\s+[\w-]+){{0,3}}?)\s+"
             rf"{alternation(a['title_closings'])}(?!\w)")
@@ -307,7 +310,7 @@ def _design_in_text(sentences: list[Sentence], rules: Rules) -> dict[str, Senten
         speculative = rules.speculative.search(sentence.text)
         text = sentence.text
         for values, pattern in rules.design_rules:
-            spans = [m.span() for m in pattern.finditer(text)]
+            spans = pattern.spans(text)
             if not spans:
                 continue
             if not speculative or any(rules.own_study.search(text[:start]) for start, _ in spans):
@@ -639,7 +642,7 @@ def _outcome_mentions(sentence: Sentence, events: list, reads_direction: bool, a
     ("LDN improved mood but not fatigue": fatigue's clause is "not fatigue").
     """
     text = _blank(sentence.text, [m.span() for _, m in events] +
-                  [m.span() for m in rules.outcome_masks.finditer(sentence.text)])
+                  rules.outcome_masks.spans(sentence.text))
     # A named adverse event is an adverse-events outcome; its direction is not read.
     mentions = [Mention(rules.adverse_events_outcome, sentence)] if events else []
     found = rules.outcome.matches(text)
