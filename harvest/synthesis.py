@@ -246,7 +246,7 @@ def to_log_rr(effect):
                 "derivation": f"risk ratio {effect['estimate']} as reported; SE(log RR) = (ln {high} - ln {low}) / "
                               f"(2*1.96) = {se:.4f}"}
     if effect.get("measure") in ("responders", "rr", "or", "rd"):
-        return {"not_poolable": "no event counts with group sizes (and no risk ratio with its CI) were reported"}
+        return {"not_poolable": "neither event counts with group sizes nor a risk ratio with its CI were reported"}
     return {"not_poolable": f"measure {effect.get('measure')!r} is not a count of participants with the event"}
 
 
@@ -520,12 +520,13 @@ def _imprecision(result, trials, measure, events):
         lower, upper = (math.log(x) for x in APPRECIABLE_RR)
         shown = f"risk ratio {math.exp(low):.2f} to {math.exp(high):.2f}"
         thresholds = f"a risk ratio of {APPRECIABLE_RR[0]} and of {APPRECIABLE_RR[1]}"
-        size, needed, unit = events or 0, OPTIMAL_EVENTS, "events"
+        size, needed, unit = events or 0, OPTIMAL_EVENTS, "event"
     else:
         lower, upper = -APPRECIABLE_SMD, APPRECIABLE_SMD
         shown = f"{low:.2f} to {high:.2f}"
         thresholds = f"an SMD of -{APPRECIABLE_SMD} and of +{APPRECIABLE_SMD}"
-        size, needed, unit = sum(t.get("n") or 0 for t in trials), OPTIMAL_INFORMATION_SIZE, "patients"
+        size, needed, unit = sum(t.get("n") or 0 for t in trials), OPTIMAL_INFORMATION_SIZE, "patient"
+    unit += "" if size == 1 else "s"
     short = f"; {size} {unit}, fewer than the {needed} GRADE's rule of thumb asks for" if size < needed else ""
     if low <= lower and high >= upper:
         return {"domain": "imprecision", "downgrade": 2, "reason": (

@@ -419,6 +419,12 @@ def test_imprecision_of_a_dichotomous_outcome_counts_events(low, high, events, d
     assert (f"{events} events, fewer than the 300" in found["imprecision"]["reason"]) == (events < 300)
 
 
+def test_imprecision_counts_a_single_event_in_the_singular():
+    result = {"k": 1, "estimate": math.log(0.34), "ci_low": math.log(0.01), "ci_high": math.log(8.15), "i2": 0, "tau2": 0}
+    reason = domains(synthesis.grade(result, [trial("A", 99)], measure="rr", events=1))["imprecision"]["reason"]
+    assert "; 1 event, fewer than the 300" in reason
+
+
 def test_inconsistency_needs_two_trials_and_half_the_variability():
     assert domains(synthesis.grade({**CLEAR, "i2": 49.9}, [trial("A", 100)]))["inconsistency"]["downgrade"] == 0
     single = domains(synthesis.grade({**CLEAR, "k": 1, "i2": 0}, [trial("A", 100)]))["inconsistency"]
