@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 
 from . import evidence, store, summary_of_findings, synthesis
 from .labels import label
-from .page_links import DATABASE, path, row_href, table_href
+from .page_links import DATABASE, path, row_href, table_href, with_links
 
 PAIN = evidence.PAIN
 # A prediction interval from fewer trials is too unstable to show (it stays in pooled_estimates).
@@ -42,6 +42,7 @@ def number(value, places=2):
 
 
 _templates.filters["num"] = number
+_templates.filters["with_links"] = with_links
 
 
 def build(db):

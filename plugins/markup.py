@@ -29,6 +29,7 @@ from datasette.utils import tilde_encode, urlsafe_components
 from markupsafe import Markup, escape
 
 from harvest.labels import LABELS, TAG_TABLES, label, tag_value_label, vocabulary_of
+from harvest.page_links import URL_IN_TEXT, with_links
 from harvest.parse import safe_html  # the sanitiser the parser used
 from harvest.relations import CURATED_RELATIONS, PUBMED_RELATIONS
 
@@ -373,6 +374,8 @@ def render_cell(row, value, column, table, database, datasette):
         return number_text(value, column)
     if str(value).startswith(("https://", "http://")):
         return None  # Datasette links it
+    if isinstance(value, str) and URL_IN_TEXT.search(value):
+        return with_links(value, lambda part: scalar_words(part, column, table))
     shown = scalar_words(value, column, table)
     return shown if shown != value else None
 

@@ -4,7 +4,7 @@
 `hidden`, not the inside of a closed <details> (its <summary> shows), of a <select> only the chosen
 option, and not link text that is a web address (a URL shown as a link is allowed to look like one).
 `raw_data(text)` names what would make a page read as a developer console: snake_case identifiers,
-JSON literals, numbers with 5 or more decimals, SQL.
+JSON literals, numbers with 5 or more decimals, SQL, web addresses written out instead of linked.
 """
 
 import re
@@ -21,6 +21,7 @@ RAW_DATA = {
     "SQL": re.compile(
         r"(?i)\bselect\s+(?:distinct\s+)?[\w.*]+(?:\s*,\s*[\w.*()]+)*\s+from\s"
         r"|\bcreate\s+(?:table|view|virtual|index)\b|\bjson_each\(|\bgroup_concat\("),
+    "web address written out": re.compile(r"\bhttps?://"),
 }
 
 

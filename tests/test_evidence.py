@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from datasette.app import Datasette
 
 from harvest import curate, evidence, evidence_pages, synthesis, tag
+from harvest.page_links import with_links
 from harvest.cli import cli
 
 import publish_db
@@ -506,3 +507,11 @@ def test_a_study_without_a_verified_year_says_so(tmp_path):
     assert invoke("build", "--db", path, "--curated", folder).exit_code == 0
     section = evidence_section(asyncio.run(publish_db.make_datasette(path).client.get("/")).text)
     assert ">Epsilon (year not verified)</a>" in section
+
+
+def test_web_addresses_in_stored_text_become_links_named_by_doi_or_host():
+    shown = str(with_links("SD from a report (https://example.org/a?x=1&y=2); MID: Mease 2011 "
+                           "(https://doi.org/10.1002/acr.20449, seen on https://example.net/t/1). <b>"))
+    assert shown == ('SD from a report (<a href="https://example.org/a?x=1&amp;y=2">example.org</a>); MID: Mease 2011 '
+                     '(<a href="https://doi.org/10.1002/acr.20449">doi:10.1002/acr.20449</a>, seen on '
+                     '<a href="https://example.net/t/1">example.net</a>). &lt;b&gt;')

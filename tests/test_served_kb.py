@@ -138,8 +138,8 @@ def test_visible_text_is_what_a_reader_sees():
 def test_raw_data_is_recognised_and_words_are_not():
     assert set(raw_data(
         'design placebo_controlled; ["rct"]; [{"effect_id": 1}]; -0.15358760194884488; '
-        "select pmid, year from papers; CREATE VIEW x")) == {
-        "snake_case identifier", "JSON literal", "number with 5 or more decimals", "SQL"}
+        "select pmid, year from papers; CREATE VIEW x; seen on https://example.org/page")) == {
+        "snake_case identifier", "JSON literal", "number with 5 or more decimals", "SQL", "web address written out"}
     assert raw_data("SMD -0.15 (95% CI -0.56 to 0.25), p 0.04; I² 70%; DOI 10.1111/j.1526-4637.2009.00613.x; "
                     "selection of the reported result; a [sic] quote; doi:10.3344/kjp.25275") == {}
 
