@@ -262,6 +262,14 @@ def _drugs_in(sentence: Sentence, rules: Rules) -> list[tuple[str, re.Match]]:
     return sentence.memo["drugs"]
 
 
+def _speculative(sentence: Sentence, rules: Rules) -> bool:
+    """Whether a sentence is about other or future studies ("further trials are needed");
+    asked only of sentences naming a design or comparator, and kept for the next stage."""
+    if "speculative" not in sentence.memo:
+        sentence.memo["speculative"] = bool(rules.speculative.search(sentence.text))
+    return sentence.memo["speculative"]
+
+
 def split_sentences(text: str, rules: Rules = RULES) -> list[tuple[int, int]]:
     """(start, end) of each sentence (see sentences.Layout.split)."""
     return rules.layout.split(text)
@@ -307,13 +315,12 @@ def _design_in_text(sentences: list[Sentence], rules: Rules) -> dict[str, Senten
     for sentence in sentences:
         if sentence.background or not rules.any_design_cue.search(sentence.text):
             continue
-        speculative = rules.speculative.search(sentence.text)
         text = sentence.text
         for values, pattern in rules.design_rules:
             spans = pattern.spans(text)
             if not spans:
                 continue
-            if not speculative or any(rules.own_study.search(text[:start]) for start, _ in spans):
+            if not _speculative(sentence, rules) or any(rules.own_study.search(text[:start]) for start, _ in spans):
                 for value in values:
                     found.setdefault(value, sentence)
             text = _blank(text, spans)
@@ -840,11 +847,14 @@ def tag_comparator(sentences: list[Sentence], design_tags: list[dict], rules: Ru
     """placebo / active from the text; none when an uncontrolled design names no comparator."""
     tags: dict[str, dict] = {}
     for sentence in sentences:
-        if sentence.background or rules.speculative.search(sentence.text):
+        if sentence.background:
             continue
         for value, pattern in (("placebo", rules.placebo), ("active", rules.active)):
-            if value not in tags and pattern.search(sentence.text):  # the first sentence is the evidence
-                tags.setdefault(value, _tag("comparator", value, sentence))
+            # the first sentence naming it is the evidence; "further placebo-controlled trials" is none
+            if value not in tags and pattern.search(sentence.text) and not _speculative(sentence, rules):
+                tags[value] = _tag("comparator", value, sentence)
+        if len(tags) == 2:  # both found: later sentences change nothing
+            break
     uncontrolled = next((t for t in design_tags if t["value"] in rules.none_designs), None)
     if not tags and uncontrolled:
         tags["none"] = {**uncontrolled, "kind": "comparator", "value": "none",
