@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from . import findings
-from .caseless import Caseless, alternation, leading_literals, words
+from .caseless import Caseless, alternation, needed_literals, words
 from .sentences import Layout, Sentence, paper_from_text, split_inline_sections  # noqa: F401 (public here too)
 from .vocabulary import VOCABULARY, VOCABULARY_HASH, VOCABULARY_PATH, load_vocabulary  # noqa: F401
 
@@ -216,7 +216,7 @@ class Rules:
         # Every duration names a unit: sentences without one are not scanned.
         self.duration = Caseless(
             rf"(?P<num>{self.count_number})(?:{self.range_joiner.pattern}(?P<num2>{self.count_number}))?[\s-]*"
-            rf"(?P<unit>{alternation(d['weeks_per_unit'])})(?!\w)", leading_literals(d["weeks_per_unit"]))
+            rf"(?P<unit>{alternation(d['weeks_per_unit'])})(?!\w)", needed_literals(d["weeks_per_unit"]))
         self.duration_right_after = words(d["not_right_after"], r"\s*$")
         self.duration_in_phrase = words(d["not_in_phrase_with"])
         self.duration_followed_by = words(d["not_followed_by"])
