@@ -653,17 +653,16 @@ def _outcome_mentions(sentence: Sentence, events: list, reads_direction: bool, a
     # A named adverse event is an adverse-events outcome; its direction is not read.
     mentions = [Mention(rules.adverse_events_outcome, sentence)] if events else []
     found = rules.outcome.matches(text)
-    if not found:  # most sentences: the scans below serve only outcomes found
+    if any(outcome.needs_cue for outcome, _ in found) and not any(p.search(text) for p in rules.result_cues):
+        found = [(outcome, m) for outcome, m in found if not outcome.needs_cue]
+    if not found:  # most sentences: the scans below serve only outcomes kept
         return mentions
-    has_cue = any(p.search(text) for p in rules.result_cues)
     reads = reads_direction and not rules.non_result.search(text)
     clauses = _clauses(text, rules) if reads else []
     comparator = _sentence_comparator(sentence, arms, rules) if reads else None
     # "the pooled effect on pain" compares arms, whatever the paper's design (`compares`: the design does)
     unstated = findings.BETWEEN if reads and not compares and rules.pooled_cue.search(sentence.text) else None
     for outcome, m in found:
-        if outcome.needs_cue and not has_cue:
-            continue
         mention = Mention(outcome, sentence)
         if reads:
             mention.candidate = findings.Candidate(sentence, _clause_of(m.span(), clauses), m.group(),
