@@ -743,6 +743,9 @@ def tag_outcomes(sentences: list[Sentence], designs: set[str] = frozenset(), con
 
 # ----------------------------------------------------------------- sample size
 
+_DIGIT = re.compile(r"\d")
+
+
 def _count_role(segment: str, rules: Rules) -> str:
     return next((role for role, cue in rules.count_roles if cue.search(segment)), "enrolled")
 
@@ -764,6 +767,8 @@ def _sentence_counts(sentence: Sentence, rules: Rules) -> list[tuple[str, int]]:
         if rules.not_a_count.match(after) or rules.subgroup.match(after) or number != int(number):
             continue  # ages, percentages, doses and decimals are not head counts
         counts.append((_count_role(_segment(text, m.start(), m.end(), rules), rules), int(number)))
+    if not _DIGIT.search(text):  # totals and group sizes are read as numbers in digits ("n = 33"): none here
+        return counts
     counts += [(_count_role(text, rules), int(t.replace(",", ""))) for t in rules.total_count.findall(text)]
     groups = [int(g.replace(",", "")) for g in rules.group_size.findall(text)]
     if len(groups) > 1:
