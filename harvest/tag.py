@@ -622,18 +622,18 @@ def _adverse_events_in(sentence: Sentence, rules: Rules) -> list[tuple[str, re.M
     found = rules.adverse_event.matches(text)
     if not found:
         return []
-    clauses = _clauses(text, rules)
+    clauses = _clauses(text, rules) if any(needs_cue for (_, needs_cue), _ in found) else []
     definite = [m.start() for (_, needs_cue), m in found if not needs_cue]
     events = []
     for (name, needs_cue), m in found:
         if rules.adverse_event_negation.search(text[:m.start()]):
             continue
-        start, end = _clause_of(m.span(), clauses)
-        cued = (rules.adverse_event_cue.search(text[start:end])
-                or rules.adverse_event_reason.search(text[max(start, m.start() - 50):m.start()])
-                or any(start <= d <= end for d in definite))
-        if needs_cue and not cued:
-            continue
+        if needs_cue:  # the clause's cues decide only for these
+            start, end = _clause_of(m.span(), clauses)
+            if not (rules.adverse_event_cue.search(text[start:end])
+                    or rules.adverse_event_reason.search(text[max(start, m.start() - 50):m.start()])
+                    or any(start <= d <= end for d in definite)):
+                continue
         events.append((name, m))
     return events
 
