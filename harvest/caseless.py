@@ -133,9 +133,9 @@ def _written_out(phrase: str) -> list[str]:
 
 def words(phrases, then: str = r"(?!\w)") -> Caseless:
     """Phrases as whole words, case-insensitive, followed by `then` (a word's
-    end unless given); texts lacking the literals the phrases start with are
+    end unless given); texts lacking the literals the phrases contain are
     not scanned."""
-    return Caseless(r"(?<!\w)" + alternation(phrases) + then, leading_literals(phrases))
+    return Caseless(r"(?<!\w)" + alternation(phrases) + then, needed_literals(phrases))
 
 
 # Testing this many literals with `in` costs about one scan of a sentence; with
@@ -143,20 +143,39 @@ def words(phrases, then: str = r"(?!\w)") -> Caseless:
 _MAX_NEEDED = 64
 
 
-def leading_literals(phrases) -> tuple[str, ...]:
+def needed_literals(phrases) -> tuple[str, ...]:
     """Lower-case literals (of two characters or more, and with no regex
-    syntax), one of which starts every match of the phrases; () when some
-    match may start otherwise or there would be more than _MAX_NEEDED of them."""
+    syntax), one of which every match of the phrases contains: for each
+    branch, the longest literal it always contains ("\\d+ mg": " mg"), else
+    the literals its written-out forms start with ("[xy]z": "xz", "yz"); ()
+    when some match may contain none or there would be more than _MAX_NEEDED."""
     literals: set[str] = set()
     for phrase in phrases:
-        for branch in _plain_headed(phrase) or [""]:
-            run = _plain_run(branch)
-            if len(run) < 2:
+        for branch in _top_level_branches(phrase):
+            inside = _longest_literal(branch)
+            found = [inside] if len(inside) >= 2 else [_plain_run(b) for b in _plain_headed(branch) or [""]]
+            if min(len(literal) for literal in found) < 2:
                 return ()
-            literals.add(run.lower())
+            literals.update(literal.lower() for literal in found)
     # A literal containing another adds no test: a text with it has the other.
     kept = tuple(sorted(a for a in literals if not any(b != a and b in a for b in literals)))
     return kept if len(kept) <= _MAX_NEEDED else ()
+
+
+def _longest_literal(branch: str) -> str:
+    """The longest run of literal characters that every match of a pattern with
+    no "|" outside groups contains: outside groups, classes and counts' braces,
+    and no quantifier after any of them."""
+    best = run = ""
+    previous, counting = -1, False
+    for i, char, depth in _structure(branch):
+        counting = (counting or char == "{") and char != "}"
+        literal = (not depth and not counting and char.lower() in _PLAIN
+                   and branch[i + 1:i + 2] not in ("?", "*", "+", "{"))
+        run = (run if i == previous + 1 else "") + char if literal else ""  # escapes and classes are gaps
+        best = max(best, run, key=len)
+        previous = i
+    return best
 
 
 def _plain_run(source: str) -> str:

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from . import findings
-from .caseless import Caseless, alternation, leading_literals, words
+from .caseless import Caseless, alternation, needed_literals, words
 from .sentences import Layout, Sentence, paper_from_text, split_inline_sections  # noqa: F401 (public here too)
 from .vocabulary import VOCABULARY, VOCABULARY_HASH, VOCABULARY_PATH, load_vocabulary  # noqa: F401
 
@@ -216,7 +216,7 @@ class Rules:
         # Every duration names a unit: sentences without one are not scanned.
         self.duration = Caseless(
             rf"(?P<num>{self.count_number})(?:{self.range_joiner.pattern}(?P<num2>{self.count_number}))?[\s-]*"
-            rf"(?P<unit>{alternation(d['weeks_per_unit'])})(?!\w)", leading_literals(d["weeks_per_unit"]))
+            rf"(?P<unit>{alternation(d['weeks_per_unit'])})(?!\w)", needed_literals(d["weeks_per_unit"]))
         self.duration_right_after = words(d["not_right_after"], r"\s*$")
         self.duration_in_phrase = words(d["not_in_phrase_with"])
         self.duration_followed_by = words(d["not_followed_by"])
@@ -260,6 +260,14 @@ def _drugs_in(sentence: Sentence, rules: Rules) -> list[tuple[str, re.Match]]:
     if "drugs" not in sentence.memo:
         sentence.memo["drugs"] = rules.drug.matches(sentence.text)
     return sentence.memo["drugs"]
+
+
+def _speculative(sentence: Sentence, rules: Rules) -> bool:
+    """Whether a sentence is about other or future studies ("further trials are needed");
+    asked only of sentences naming a design or comparator, and kept for the next stage."""
+    if "speculative" not in sentence.memo:
+        sentence.memo["speculative"] = bool(rules.speculative.search(sentence.text))
+    return sentence.memo["speculative"]
 
 
 def split_sentences(text: str, rules: Rules = RULES) -> list[tuple[int, int]]:
@@ -307,13 +315,12 @@ def _design_in_text(sentences: list[Sentence], rules: Rules) -> dict[str, Senten
     for sentence in sentences:
         if sentence.background or not rules.any_design_cue.search(sentence.text):
             continue
-        speculative = rules.speculative.search(sentence.text)
         text = sentence.text
         for values, pattern in rules.design_rules:
             spans = pattern.spans(text)
             if not spans:
                 continue
-            if not speculative or any(rules.own_study.search(text[:start]) for start, _ in spans):
+            if not _speculative(sentence, rules) or any(rules.own_study.search(text[:start]) for start, _ in spans):
                 for value in values:
                     found.setdefault(value, sentence)
             text = _blank(text, spans)
@@ -615,18 +622,18 @@ def _adverse_events_in(sentence: Sentence, rules: Rules) -> list[tuple[str, re.M
     found = rules.adverse_event.matches(text)
     if not found:
         return []
-    clauses = _clauses(text, rules)
+    clauses = _clauses(text, rules) if any(needs_cue for (_, needs_cue), _ in found) else []
     definite = [m.start() for (_, needs_cue), m in found if not needs_cue]
     events = []
     for (name, needs_cue), m in found:
         if rules.adverse_event_negation.search(text[:m.start()]):
             continue
-        start, end = _clause_of(m.span(), clauses)
-        cued = (rules.adverse_event_cue.search(text[start:end])
-                or rules.adverse_event_reason.search(text[max(start, m.start() - 50):m.start()])
-                or any(start <= d <= end for d in definite))
-        if needs_cue and not cued:
-            continue
+        if needs_cue:  # the clause's cues decide only for these
+            start, end = _clause_of(m.span(), clauses)
+            if not (rules.adverse_event_cue.search(text[start:end])
+                    or rules.adverse_event_reason.search(text[max(start, m.start() - 50):m.start()])
+                    or any(start <= d <= end for d in definite)):
+                continue
         events.append((name, m))
     return events
 
@@ -646,17 +653,16 @@ def _outcome_mentions(sentence: Sentence, events: list, reads_direction: bool, a
     # A named adverse event is an adverse-events outcome; its direction is not read.
     mentions = [Mention(rules.adverse_events_outcome, sentence)] if events else []
     found = rules.outcome.matches(text)
-    if not found:  # most sentences: the scans below serve only outcomes found
+    if any(outcome.needs_cue for outcome, _ in found) and not any(p.search(text) for p in rules.result_cues):
+        found = [(outcome, m) for outcome, m in found if not outcome.needs_cue]
+    if not found:  # most sentences: the scans below serve only outcomes kept
         return mentions
-    has_cue = any(p.search(text) for p in rules.result_cues)
     reads = reads_direction and not rules.non_result.search(text)
     clauses = _clauses(text, rules) if reads else []
     comparator = _sentence_comparator(sentence, arms, rules) if reads else None
     # "the pooled effect on pain" compares arms, whatever the paper's design (`compares`: the design does)
     unstated = findings.BETWEEN if reads and not compares and rules.pooled_cue.search(sentence.text) else None
     for outcome, m in found:
-        if outcome.needs_cue and not has_cue:
-            continue
         mention = Mention(outcome, sentence)
         if reads:
             mention.candidate = findings.Candidate(sentence, _clause_of(m.span(), clauses), m.group(),
@@ -737,6 +743,9 @@ def tag_outcomes(sentences: list[Sentence], designs: set[str] = frozenset(), con
 
 # ----------------------------------------------------------------- sample size
 
+_DIGIT = re.compile(r"\d")
+
+
 def _count_role(segment: str, rules: Rules) -> str:
     return next((role for role, cue in rules.count_roles if cue.search(segment)), "enrolled")
 
@@ -758,6 +767,8 @@ def _sentence_counts(sentence: Sentence, rules: Rules) -> list[tuple[str, int]]:
         if rules.not_a_count.match(after) or rules.subgroup.match(after) or number != int(number):
             continue  # ages, percentages, doses and decimals are not head counts
         counts.append((_count_role(_segment(text, m.start(), m.end(), rules), rules), int(number)))
+    if not _DIGIT.search(text):  # totals and group sizes are read as numbers in digits ("n = 33"): none here
+        return counts
     counts += [(_count_role(text, rules), int(t.replace(",", ""))) for t in rules.total_count.findall(text)]
     groups = [int(g.replace(",", "")) for g in rules.group_size.findall(text)]
     if len(groups) > 1:
@@ -840,11 +851,14 @@ def tag_comparator(sentences: list[Sentence], design_tags: list[dict], rules: Ru
     """placebo / active from the text; none when an uncontrolled design names no comparator."""
     tags: dict[str, dict] = {}
     for sentence in sentences:
-        if sentence.background or rules.speculative.search(sentence.text):
+        if sentence.background:
             continue
         for value, pattern in (("placebo", rules.placebo), ("active", rules.active)):
-            if value not in tags and pattern.search(sentence.text):  # the first sentence is the evidence
-                tags.setdefault(value, _tag("comparator", value, sentence))
+            # the first sentence naming it is the evidence; "further placebo-controlled trials" is none
+            if value not in tags and pattern.search(sentence.text) and not _speculative(sentence, rules):
+                tags[value] = _tag("comparator", value, sentence)
+        if len(tags) == 2:  # both found: later sentences change nothing
+            break
     uncontrolled = next((t for t in design_tags if t["value"] in rules.none_designs), None)
     if not tags and uncontrolled:
         tags["none"] = {**uncontrolled, "kind": "comparator", "value": "none",

@@ -86,14 +86,16 @@ def test_every_vocabulary_phrase_list_matches_as_its_plain_alternation_scanned_i
 
 @pytest.mark.parametrize("phrases, needs", [
     (["(?:a|b)?cd"], ("cd",)),                                  # an optional group: with it or without
-    (["(?:pressure |cuff )*algometry"], ("algometry", "cuff ", "pressure ")),
+    (["(?:pressure |cuff )*algometry"], ("algometry",)),        # the longest literal every match has
     (["randomi[sz]ed", "at random", "Randomised"], ("at random", "randomi")),  # "randomised" has "randomi"
-    (["ab|cd", "[xy]z"], ("ab", "cd", "xz", "yz")),
-    (["\\d+ mg"], ()),                                           # starts with no literal
+    (["ab|cd", "[xy]z"], ("ab", "cd", "xz", "yz")),             # "z" alone is too short: the written-out starts
+    (["\\d+ mg"], (" mg",)),                                    # after a class or an escape
+    (["ab?cd", "x+yz"], ("cd", "yz")),                           # a quantified letter is no part of it
+    (["(?<!no )pain"], ("pain",)),                              # a lookaround is no part of a match
     (["e\\.g"], ()),                                             # a literal of one character tests nothing
-    (["x+yz"], ()),
+    (["a\\d{10}b"], ()),                                         # a count's digits are no literal
 ])
-def test_words_know_the_literals_a_match_starts_with(phrases, needs):
+def test_words_know_the_literals_every_match_contains(phrases, needs):
     assert words(phrases).needs == needs
 
 
