@@ -308,7 +308,7 @@ def test_reported_risk_ratio_takes_its_se_from_the_ci_and_percentages_alone_are_
     # RR 1.0 (0.5 to 2.0): SE(log RR) = (ln 2 - ln 0.5) / (2 * 1.959964) = 0.353653.
     reported = synthesis.to_log_rr({"measure": "rr", "estimate": 1.0, "ci_low": 0.5, "ci_high": 2.0})
     assert round(math.sqrt(reported["log_rr_variance"]), 6) == 0.353653
-    assert "no event counts" in synthesis.to_log_rr({"measure": "responders", "p_value": 0.05})["not_poolable"]
+    assert "neither event counts" in synthesis.to_log_rr({"measure": "responders", "p_value": 0.05})["not_poolable"]
 
 
 # --- medians and quartiles ----------------------------------------------------------------
