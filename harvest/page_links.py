@@ -5,10 +5,12 @@ serving plugin (plugins/evidence_summary.py) replaces. Light on purpose: the plu
 """
 
 import re
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from datasette.utils import tilde_encode
 from markupsafe import Markup, escape
+
+from .source_kinds import host_of
 
 # Stands for Datasette's base_url in stored links ("/" or "/prefix/" when served).
 BASE = "@BASE@/"
@@ -35,7 +37,7 @@ _DOI_URL = "https://doi.org/"
 
 
 def _link(url):
-    name = "doi:" + url[len(_DOI_URL):] if url.startswith(_DOI_URL) else urlsplit(url).hostname
+    name = "doi:" + url[len(_DOI_URL):] if url.startswith(_DOI_URL) else host_of(url)
     return f'<a href="{escape(url)}">{escape(name)}</a>'
 
 
